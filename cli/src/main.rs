@@ -1,0 +1,258 @@
+//! `archc`: the command-line driver. It reads files, calls the pure compiler, renders
+//! diagnostics and picks exit codes: 0 clean (warnings allowed), 1 diagnostics, 2 usage or IO.
+
+mod render;
+
+use archc::{CheckOptions, DEFAULT_MAX_PARAM_BYTES};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "archc",
+    version,
+    about = "A checked language for neural-network architectures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Emit {
+    Ast,
+    Graph,
+    Ir,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct Instantiate {
+    /// Override a parameter: `--set d=64` (repeatable; wins over the scale).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Apply the file's `scale smoke { ... }`.
+    #[arg(long)]
+    smoke: bool,
+    /// Apply another named scale.
+    #[arg(long, conflicts_with = "smoke")]
+    scale: Option<String>,
+    /// Refuse models whose f32 parameters take more bytes than this.
+    #[arg(long, default_value_t = DEFAULT_MAX_PARAM_BYTES)]
+    max_params_bytes: u128,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check files: exit 0 if clean (warnings allowed), 1 on diagnostics, 2 on usage/IO errors.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        inst: Instantiate,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Print an intermediate form of a clean file (JSON).
+        #[arg(long, value_enum)]
+        emit: Option<Emit>,
+    },
+    /// Explain a diagnostic code: `archc explain A0701`.
+    Explain { code: String },
+    /// Rewrite files in the canonical layout (or, with --check, report which differ).
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected NAME=VALUE, found `{s}`")),
+    }
+}
+
+impl Instantiate {
+    fn options(&self) -> CheckOptions {
+        let scale = if self.smoke {
+            Some("smoke".to_string())
+        } else {
+            self.scale.clone()
+        };
+        CheckOptions {
+            resolve: archc::resolve::Options {
+                scale,
+                overrides: self.set.clone(),
+            },
+            max_param_bytes: self.max_params_bytes,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            files,
+            inst,
+            format,
+            emit,
+        } => check(&files, &inst.options(), format, emit),
+        Command::Explain { code } => match archc::explain::page(&code) {
+            Some(page) => {
+                print!("{page}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: no diagnostic has the code `{code}`; codes look like A0701 (see `archc explain A0001`)");
+                ExitCode::from(2)
+            }
+        },
+        Command::Fmt { files, check } => fmt(&files, check),
+    }
+}
+
+/// Reads a file; an unreadable one is an IO error (exit 2).
+fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{}: is a directory, not a .arch file",
+            path.display()
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn check(files: &[PathBuf], opts: &CheckOptions, format: Format, emit: Option<Emit>) -> ExitCode {
+    let mut worst = 0u8;
+    let mut json = Vec::new();
+    for path in files {
+        let name = path.display().to_string();
+        let bytes = match read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                worst = 2;
+                continue;
+            }
+        };
+        let (src, checked) = match archc::decode(&bytes) {
+            Ok(src) => (src.to_string(), archc::check_source(src, opts)),
+            Err(d) => {
+                let lossy = String::from_utf8_lossy(&bytes).into_owned();
+                (
+                    lossy,
+                    archc::Checked {
+                        diagnostics: vec![d],
+                        ..Default::default()
+                    },
+                )
+            }
+        };
+        if checked.has_errors() {
+            worst = worst.max(1);
+        }
+        match format {
+            Format::Human => render::human(&checked.diagnostics, &name, &src),
+            Format::Json => json.extend(
+                checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| archc::render::to_json(d, &name, &src)),
+            ),
+        }
+        if let (Some(emit), false) = (emit, checked.has_errors()) {
+            let out = match emit {
+                Emit::Ast => format!("{:#?}", checked.ast),
+                Emit::Graph => format!("{:#?}", checked.graph),
+                Emit::Ir => checked
+                    .graph
+                    .as_ref()
+                    .map(|g| {
+                        serde_json::to_string_pretty(&archc::graph_to_ir(g)).unwrap_or_default()
+                    })
+                    .unwrap_or_default(),
+            };
+            println!("{out}");
+        }
+    }
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into())
+        );
+    }
+    ExitCode::from(worst)
+}
+
+fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
+    let mut worst = 0u8;
+    for path in files {
+        let name = path.display().to_string();
+        let bytes = match read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                worst = 2;
+                continue;
+            }
+        };
+        let src = match archc::decode(&bytes) {
+            Ok(s) => s,
+            Err(d) => {
+                render::human(&[d], &name, &String::from_utf8_lossy(&bytes));
+                worst = worst.max(1);
+                continue;
+            }
+        };
+        let (ast, errors) = archc::source_to_ast(src);
+        if !errors.is_empty() {
+            let diags: Vec<_> = errors
+                .into_iter()
+                .map(|error| archc::diag::Diagnostic {
+                    severity: error.default_severity(),
+                    error,
+                })
+                .collect();
+            render::human(&diags, &name, src);
+            worst = worst.max(1);
+            continue;
+        }
+        let formatted = archc::fmt::ast_to_source(&ast, src);
+        if formatted == src {
+            continue;
+        }
+        if check_only {
+            println!("{name}: not formatted");
+            worst = worst.max(1);
+        } else if let Err(e) = write_atomic(path, &formatted) {
+            eprintln!("error: {}: {e}", path.display());
+            worst = 2;
+        }
+    }
+    ExitCode::from(worst)
+}
+
+/// Writes beside the file, then renames over it: an interrupted write loses nothing.
+fn write_atomic(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.archc-fmt.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

@@ -1,0 +1,38 @@
+//! Mask regions against objectives: a bidirectional span must not show a position the
+//! token it is trained to predict.
+
+use crate::diag::Error;
+use crate::model::{Model, ObjectiveKind, Region};
+
+pub fn check(model: &Model, errors: &mut Vec<Error>) {
+    for m in model
+        .masks
+        .iter()
+        .filter(|m| m.region == Region::Bidirectional)
+    {
+        let masked = model
+            .masks
+            .iter()
+            .any(|o| o.modality == m.modality && matches!(o.region, Region::MaskTokens { .. }));
+        for h in &model.heads {
+            let (Some(obj), Some((target, _))) = (&h.objective, &h.target) else {
+                continue;
+            };
+            if target != &m.modality {
+                continue;
+            }
+            // Next-position objectives always leak; masked regression leaks when nothing is masked.
+            let leaks = obj.kind.is_next_position()
+                || (matches!(obj.kind, ObjectiveKind::MaskedRegression { .. }) && !masked);
+            if leaks {
+                errors.push(Error::FutureTokenLeak {
+                    mask: m.span,
+                    modality: m.modality.clone(),
+                    head: h.span,
+                    head_name: h.name.clone(),
+                    objective: obj.span,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Diagnostics as data. Each variant carries spans and facts, never prose; `render`
+//! is the one place that turns them into messages, labels and help. Each variant has
+//! a stable code (`archc explain CODE`), and the lint-controlled ones a lint name.
+
+use crate::span::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One finding, with the severity it ends up with after lint levels are applied.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub error: Error,
+    pub severity: Severity,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    // ---- A00xx: reading the file ----
+    Syntax {
+        at: Span,
+        expected: Vec<String>,
+        found: Option<String>,
+    },
+    InvalidUtf8 {
+        at: Span,
+    },
+    TooDeep {
+        at: Span,
+        limit: usize,
+    },
+    NumberTooLarge {
+        at: Span,
+        digits: usize,
+    },
+
+    // ---- A01xx: names and items ----
+    UnknownName {
+        at: Span,
+        name: String,
+        what: &'static str,
+        suggestion: Option<String>,
+    },
+    Duplicate {
+        at: Span,
+        first: Span,
+        name: String,
+        what: &'static str,
+    },
+    UnknownKey {
+        at: Span,
+        key: String,
+        item: String,
+        expected: Vec<&'static str>,
+        suggestion: Option<String>,
+    },
+    MissingKey {
+        at: Span,
+        key: &'static str,
+        item: String,
+        example: &'static str,
+    },
+    WrongType {
+        at: Span,
+        expected: String,
+        found: String,
+    },
+    UnknownOption {
+        at: Span,
+        found: String,
+        what: &'static str,
+        choices: Vec<&'static str>,
+        suggestion: Option<String>,
+    },
+    UnusedStem {
+        at: Span,
+        name: String,
+    },
+    UnusedHead {
+        at: Span,
+        name: String,
+    },
+    UnusedBlock {
+        at: Span,
+        name: String,
+    },
+    UnknownLint {
+        at: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
+    MultipleTrunks {
+        at: Span,
+        first: Span,
+    },
+
+    // ---- A02xx: evaluating expressions ----
+    Overflow {
+        at: Span,
+        op: &'static str,
+    },
+    DivisionByZero {
+        at: Span,
+    },
+    InexactDivision {
+        at: Span,
+        lhs: i64,
+        rhs: i64,
+    },
+    NotPositive {
+        at: Span,
+        what: String,
+        value: String,
+    },
+    ParamCycle {
+        at: Span,
+        name: String,
+        chain: Vec<String>,
+    },
+    BadOverride {
+        name: String,
+        reason: String,
+        suggestion: Option<String>,
+    },
+
+    // ---- A03xx: width flow ----
+    WidthMismatch {
+        producer: Span,
+        producer_name: String,
+        producer_width: u64,
+        consumer: Span,
+        consumer_name: String,
+        consumer_width: u64,
+    },
+    HeadsDoNotDivide {
+        at: Span,
+        heads: u64,
+        width: u64,
+    },
+    KvHeadsDoNotDivide {
+        at: Span,
+        kv_heads: u64,
+        heads: u64,
+    },
+    HeadDimMismatch {
+        at: Span,
+        heads: u64,
+        head_dim: u64,
+        width: u64,
+    },
+    TiedShapeMismatch {
+        at: Span,
+        embedding: Span,
+        embedding_name: String,
+        embedding_shape: [u64; 2],
+        projection_shape: [u64; 2],
+    },
+
+    // ---- A04xx: graph structure and loops ----
+    Cycle {
+        at: Span,
+        members: Vec<String>,
+        spans: Vec<Span>,
+    },
+    LoopNotBackward {
+        at: Span,
+        source: String,
+        target: String,
+    },
+    LoopSteps {
+        at: Span,
+        steps: i64,
+        max: i64,
+    },
+    BadPort {
+        at: Span,
+        path: String,
+        reason: String,
+    },
+    GateNotText {
+        at: Span,
+        head: String,
+        head_span: Span,
+        kind: String,
+    },
+
+    // ---- A05xx: masks ----
+    MaskUnknownModality {
+        at: Span,
+        modality: String,
+        suggestion: Option<String>,
+    },
+    RateOutOfRange {
+        at: Span,
+        value: f64,
+    },
+    FutureTokenLeak {
+        mask: Span,
+        modality: String,
+        head: Span,
+        head_name: String,
+        objective: Span,
+    },
+    BadScales {
+        at: Span,
+        reason: String,
+    },
+
+    // ---- A06xx: heads and objectives ----
+    NoObjective {
+        at: Span,
+        head: String,
+        kind: String,
+    },
+    TargetWithoutStem {
+        at: Span,
+        target: String,
+        needs: &'static str,
+        suggestion: Option<String>,
+    },
+    ObjectiveMismatch {
+        at: Span,
+        objective: String,
+        head_kind: String,
+        expected: Vec<&'static str>,
+    },
+
+    // ---- A07xx: the output-latent rule ----
+    /// `allowed`: the span of the `allow(output_latent_sharing)` that lets it through.
+    OutputLatentShared {
+        text_head: Span,
+        text_head_name: String,
+        consumer: Span,
+        consumer_name: String,
+        value: Span,
+        value_name: String,
+        allowed: Option<Span>,
+    },
+
+    // ---- A08xx: resources ----
+    TooManyParams {
+        at: Span,
+        params: u128,
+        bytes: u128,
+        limit_bytes: u128,
+    },
+    TooManyBlocks {
+        at: Span,
+        count: u128,
+        limit: u64,
+    },
+
+    /// An error already reported elsewhere (a parameter that failed to evaluate, read
+    /// again). Never rendered: `resolve` drops it.
+    Poisoned,
+}
+
+/// Every code, in order. The registry test checks each has an explain page that fails with it.
+pub const CODES: &[&str] = &[
+    "A0001", "A0002", "A0003", "A0004", "A0101", "A0102", "A0103", "A0104", "A0105", "A0106",
+    "A0107", "A0108", "A0109", "A0110", "A0111", "A0201", "A0202", "A0203", "A0204", "A0205",
+    "A0206", "A0301", "A0302", "A0303", "A0304", "A0305", "A0401", "A0402", "A0403", "A0404",
+    "A0405", "A0501", "A0502", "A0503", "A0504", "A0601", "A0602", "A0603", "A0701", "A0702",
+    "A0801", "A0802",
+];
+
+/// Lints: checks whose level a file may change with `allow`, `warn` or `deny`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lint {
+    OutputLatentSharing,
+    UnusedStem,
+    UnusedHead,
+    UnusedBlock,
+    UnknownLint,
+}
+
+pub const LINTS: &[(Lint, &str, Severity)] = &[
+    (
+        Lint::OutputLatentSharing,
+        "output_latent_sharing",
+        Severity::Error,
+    ),
+    (Lint::UnusedStem, "unused_stem", Severity::Warning),
+    (Lint::UnusedHead, "unused_head", Severity::Warning),
+    (Lint::UnusedBlock, "unused_block", Severity::Warning),
+    (Lint::UnknownLint, "unknown_lint", Severity::Warning),
+];
+
+impl Lint {
+    pub fn name(self) -> &'static str {
+        LINTS.iter().find(|l| l.0 == self).map_or("", |l| l.1)
+    }
+    pub fn default_severity(self) -> Severity {
+        LINTS
+            .iter()
+            .find(|l| l.0 == self)
+            .map_or(Severity::Error, |l| l.2)
+    }
+    pub fn from_name(name: &str) -> Option<Lint> {
+        LINTS.iter().find(|l| l.1 == name).map(|l| l.0)
+    }
+}
+
+impl Error {
+    pub fn code(&self) -> &'static str {
+        use Error::*;
+        match self {
+            Syntax { .. } => "A0001",
+            InvalidUtf8 { .. } => "A0002",
+            TooDeep { .. } => "A0003",
+            NumberTooLarge { .. } => "A0004",
+            UnknownName { .. } => "A0101",
+            Duplicate { .. } => "A0102",
+            UnknownKey { .. } => "A0103",
+            MissingKey { .. } => "A0104",
+            WrongType { .. } => "A0105",
+            UnknownOption { .. } => "A0106",
+            UnusedStem { .. } => "A0107",
+            UnusedHead { .. } => "A0108",
+            UnusedBlock { .. } => "A0109",
+            UnknownLint { .. } => "A0110",
+            MultipleTrunks { .. } => "A0111",
+            Overflow { .. } => "A0201",
+            DivisionByZero { .. } => "A0202",
+            InexactDivision { .. } => "A0203",
+            NotPositive { .. } => "A0204",
+            ParamCycle { .. } => "A0205",
+            BadOverride { .. } => "A0206",
+            WidthMismatch { .. } => "A0301",
+            HeadsDoNotDivide { .. } => "A0302",
+            KvHeadsDoNotDivide { .. } => "A0303",
+            HeadDimMismatch { .. } => "A0304",
+            TiedShapeMismatch { .. } => "A0305",
+            Cycle { .. } => "A0401",
+            LoopNotBackward { .. } => "A0402",
+            LoopSteps { .. } => "A0403",
+            BadPort { .. } => "A0404",
+            GateNotText { .. } => "A0405",
+            MaskUnknownModality { .. } => "A0501",
+            RateOutOfRange { .. } => "A0502",
+            FutureTokenLeak { .. } => "A0503",
+            BadScales { .. } => "A0504",
+            NoObjective { .. } => "A0601",
+            TargetWithoutStem { .. } => "A0602",
+            ObjectiveMismatch { .. } => "A0603",
+            OutputLatentShared { allowed: None, .. } => "A0701",
+            OutputLatentShared {
+                allowed: Some(_), ..
+            } => "A0702",
+            TooManyParams { .. } => "A0801",
+            TooManyBlocks { .. } => "A0802",
+            Poisoned => "A0000",
+        }
+    }
+
+    /// The lint that controls this diagnostic's level, if any.
+    pub fn lint(&self) -> Option<Lint> {
+        match self {
+            Error::OutputLatentShared { .. } => Some(Lint::OutputLatentSharing),
+            Error::UnusedStem { .. } => Some(Lint::UnusedStem),
+            Error::UnusedHead { .. } => Some(Lint::UnusedHead),
+            Error::UnusedBlock { .. } => Some(Lint::UnusedBlock),
+            Error::UnknownLint { .. } => Some(Lint::UnknownLint),
+            _ => None,
+        }
+    }
+
+    /// The severity before any `allow`/`warn`/`deny`.
+    pub fn default_severity(&self) -> Severity {
+        match self {
+            // An allowed sharing is still reported, as a warning that names the allow.
+            Error::OutputLatentShared {
+                allowed: Some(_), ..
+            } => Severity::Warning,
+            e => e.lint().map_or(Severity::Error, Lint::default_severity),
+        }
+    }
+
+    /// Where the diagnostic points first (used for ordering and for the JSON output).
+    pub fn primary_span(&self) -> Span {
+        use Error::*;
+        match self {
+            Syntax { at, .. }
+            | InvalidUtf8 { at }
+            | TooDeep { at, .. }
+            | NumberTooLarge { at, .. } => *at,
+            UnknownName { at, .. }
+            | Duplicate { at, .. }
+            | UnknownKey { at, .. }
+            | MissingKey { at, .. } => *at,
+            WrongType { at, .. }
+            | UnknownOption { at, .. }
+            | UnusedStem { at, .. }
+            | UnusedHead { at, .. } => *at,
+            UnusedBlock { at, .. } | UnknownLint { at, .. } | MultipleTrunks { at, .. } => *at,
+            Overflow { at, .. }
+            | DivisionByZero { at }
+            | InexactDivision { at, .. }
+            | NotPositive { at, .. } => *at,
+            ParamCycle { at, .. } => *at,
+            BadOverride { .. } => Span::default(),
+            WidthMismatch { consumer, .. } => *consumer,
+            HeadsDoNotDivide { at, .. }
+            | KvHeadsDoNotDivide { at, .. }
+            | HeadDimMismatch { at, .. } => *at,
+            TiedShapeMismatch { at, .. }
+            | Cycle { at, .. }
+            | LoopNotBackward { at, .. }
+            | LoopSteps { at, .. } => *at,
+            BadPort { at, .. } | GateNotText { at, .. } | MaskUnknownModality { at, .. } => *at,
+            RateOutOfRange { at, .. } | BadScales { at, .. } | NoObjective { at, .. } => *at,
+            FutureTokenLeak { mask, .. } => *mask,
+            TargetWithoutStem { at, .. }
+            | ObjectiveMismatch { at, .. }
+            | TooManyParams { at, .. } => *at,
+            TooManyBlocks { at, .. } => *at,
+            Poisoned => Span::default(),
+            OutputLatentShared { consumer, .. } => *consumer,
+        }
+    }
+}

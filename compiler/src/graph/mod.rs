@@ -1,0 +1,213 @@
+//! `model_to_graph`: the checked graph. One node per layer (embedding, adapter, block,
+//! norm, projection, objective, loop …), data edges carrying tensor shapes symbolic in
+//! sequence length, loop edges going backwards. Ports (`trunk.blocks.3.out`) resolve to
+//! the node whose output they name.
+
+mod build;
+mod ports;
+mod widths;
+
+use crate::model::*;
+use crate::span::Span;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use serde::{Deserialize, Serialize};
+
+pub use build::model_to_graph;
+
+/// Which top-level item a node belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "item", content = "name", rename_all = "snake_case")]
+pub enum Owner {
+    Stem(String),
+    Trunk(String),
+    Head(String),
+    Layer(String),
+    Alias(String),
+    Loop(String),
+}
+
+impl Owner {
+    pub fn name(&self) -> &str {
+        match self {
+            Owner::Stem(n)
+            | Owner::Trunk(n)
+            | Owner::Head(n)
+            | Owner::Layer(n)
+            | Owner::Alias(n)
+            | Owner::Loop(n) => n,
+        }
+    }
+    pub fn describe(&self) -> String {
+        let kind = match self {
+            Owner::Stem(_) => "stem",
+            Owner::Trunk(_) => "trunk",
+            Owner::Head(_) => "head",
+            Owner::Layer(_) => "layer",
+            Owner::Alias(_) => "alias",
+            Owner::Loop(_) => "loop",
+        };
+        format!("{kind} `{}`", self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeKind {
+    /// External data of one modality.
+    Input {
+        modality: String,
+        stem: StemKind,
+    },
+    Embedding(Embedding),
+    /// Learned absolute positions, added to the embedding.
+    Positions {
+        max_len: u64,
+        dim: u64,
+    },
+    /// A stem's n-layer MLP adapter.
+    Adapter {
+        input: u64,
+        mlp: MlpStack,
+    },
+    /// The trunk's input: the stems' sequences, in the order the data gives.
+    Merge {
+        stems: Vec<String>,
+    },
+    Block(BlockSpec),
+    Norm(Norm),
+    Linear {
+        input: u64,
+        out: u64,
+        bias: bool,
+    },
+    /// A free-standing MLP layer.
+    Mlp {
+        input: u64,
+        mlp: MlpStack,
+    },
+    Alias,
+    /// Into the target's space: vocabulary logits, codebook logits, feature rows.
+    Projection {
+        input: u64,
+        out: u64,
+        projection: Projection,
+    },
+    Objective {
+        target: Option<String>,
+        objective: Objective,
+    },
+    /// Carries SOURCE's value back to TARGET (the loop edge goes out of this node).
+    Loop {
+        steps: Steps,
+        inject: Inject,
+        width: u64,
+    },
+}
+
+impl NodeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::Input { .. } => "input",
+            NodeKind::Embedding(_) => "embedding",
+            NodeKind::Positions { .. } => "positions",
+            NodeKind::Adapter { .. } => "adapter",
+            NodeKind::Merge { .. } => "merge",
+            NodeKind::Block(_) => "block",
+            NodeKind::Norm(_) => "norm",
+            NodeKind::Linear { .. } => "linear",
+            NodeKind::Mlp { .. } => "mlp",
+            NodeKind::Alias => "alias",
+            NodeKind::Projection { .. } => "projection",
+            NodeKind::Objective { .. } => "objective",
+            NodeKind::Loop { .. } => "loop",
+        }
+    }
+
+    /// Pass-throughs do not make a new latent: only a transformer block does
+    /// (and the stem layers that turn data into hidden states).
+    pub fn is_pass_through(&self) -> bool {
+        matches!(
+            self,
+            NodeKind::Norm(_) | NodeKind::Linear { .. } | NodeKind::Mlp { .. } | NodeKind::Alias
+        )
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Node {
+    /// The parameter path, equal to the `.arch` names: `trunk.blocks.3`, `lm.norm`.
+    pub path: String,
+    pub owner: Owner,
+    #[serde(flatten)]
+    pub kind: NodeKind,
+    /// Width of the value this node outputs (0 for objectives and inputs of ids).
+    pub width: u64,
+    /// Symbolic rows of that value: `S_text` inside a stem, `S` after the merge.
+    pub rows: String,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// A tensor `[rows, width]` flows along it.
+    Data { rows: String, width: u64 },
+    /// A loop edge: back to an upstream port.
+    Loop { name: String },
+    /// The projection shares the embedding's matrix.
+    Tied,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Edge {
+    #[serde(flatten)]
+    pub kind: EdgeKind,
+    /// The `from:` (or other source text) that created this edge, for diagnostics.
+    #[serde(skip)]
+    pub span: Option<Span>,
+}
+
+pub type Graph = StableDiGraph<Node, Edge>;
+
+/// The checked graph and what the checks need to find their way in it.
+#[derive(Clone, Debug, Default)]
+pub struct ArchGraph {
+    pub name: String,
+    pub graph: Graph,
+    /// Resolved parameters, in file order.
+    pub params: Vec<Param>,
+    pub masks: Vec<Mask>,
+    pub lints: Vec<LintAttr>,
+    /// Per head: (name, kind, its projection node, target stem).
+    pub heads: Vec<HeadInfo>,
+    /// Items' output nodes, by name.
+    pub outputs: Vec<(String, NodeIndex)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HeadInfo {
+    pub name: String,
+    pub span: Span,
+    pub kind: HeadKind,
+    pub target: Option<String>,
+    pub projection: Option<NodeIndex>,
+    /// The node whose output enters the projection: the head's output latent.
+    pub latent: Option<NodeIndex>,
+    pub objective: Option<Objective>,
+}
+
+impl ArchGraph {
+    /// Data edges only (loop and tied edges are not data flow).
+    pub fn data_inputs(&self, n: NodeIndex) -> Vec<(NodeIndex, &Edge)> {
+        use petgraph::visit::EdgeRef;
+        let mut v: Vec<(NodeIndex, &Edge)> = self
+            .graph
+            .edges_directed(n, petgraph::Direction::Incoming)
+            .filter(|e| matches!(e.weight().kind, EdgeKind::Data { .. }))
+            .map(|e| (e.source(), e.weight()))
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        v
+    }
+}

@@ -1,0 +1,149 @@
+#![doc = include_str!("../../ARCHITECTURE.md")]
+//! The stages, each one public function: [`source_to_ast`] → [`ast_to_model`] →
+//! [`model_to_graph`] (+ [`check::graph_checks`]) → [`graph_to_ir`]. [`check_source`]
+//! chains them. Nothing here reads files, prints, or picks exit codes.
+
+pub mod analyze;
+pub mod ast;
+pub mod check;
+pub mod diag;
+pub mod eval;
+pub mod explain;
+pub mod fmt;
+pub mod graph;
+pub mod ir;
+pub mod model;
+pub mod parse;
+pub mod render;
+pub mod resolve;
+pub mod span;
+pub mod suggest;
+
+pub use graph::model_to_graph;
+pub use ir::graph_to_ir;
+pub use parse::source_to_ast;
+pub use resolve::ast_to_model;
+
+use ast::LintLevel;
+use diag::{Diagnostic, Error, Severity};
+use span::Span;
+
+/// 1 TiB of f32 parameters (about 275 billion): larger is refused before anything is allocated.
+pub const DEFAULT_MAX_PARAM_BYTES: u128 = 1 << 40;
+
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    pub resolve: resolve::Options,
+    pub max_param_bytes: u128,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            resolve: resolve::Options::default(),
+            max_param_bytes: DEFAULT_MAX_PARAM_BYTES,
+        }
+    }
+}
+
+/// Everything `check_source` learned. `graph` is present when no error stopped it.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub ast: Option<ast::Ast>,
+    pub model: Option<model::Model>,
+    pub graph: Option<graph::ArchGraph>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// The text of a file, or a diagnostic at its first byte that is not UTF-8.
+pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        Diagnostic {
+            error: Error::InvalidUtf8 {
+                at: Span::new(at, at + e.error_len().unwrap_or(1)),
+            },
+            severity: Severity::Error,
+        }
+    })
+}
+
+/// Parses, resolves, builds and checks one file. Stops after the first stage that
+/// reports an error, so one mistake does not cascade into many.
+pub fn check_source(src: &str, opts: &CheckOptions) -> Checked {
+    let mut out = Checked::default();
+    let (ast, errors) = source_to_ast(src);
+    if !errors.is_empty() {
+        out.diagnostics = errors
+            .into_iter()
+            .map(|error| Diagnostic {
+                severity: error.default_severity(),
+                error,
+            })
+            .collect();
+        return out;
+    }
+    let (model, errors) = ast_to_model(&ast, &opts.resolve);
+    out.ast = Some(ast);
+    out.diagnostics = apply_lints(&model, errors);
+    if out.has_errors() {
+        out.model = Some(model);
+        return finish(out);
+    }
+    let (graph, errors) = model_to_graph(&model);
+    out.diagnostics.extend(apply_lints(&model, errors));
+    if !out.has_errors() {
+        let errors = check::graph_checks(&model, &graph, opts.max_param_bytes);
+        out.diagnostics.extend(apply_lints(&model, errors));
+        out.graph = Some(graph);
+    }
+    out.model = Some(model);
+    finish(out)
+}
+
+fn finish(mut out: Checked) -> Checked {
+    out.diagnostics
+        .sort_by_key(|d| (d.error.primary_span().lo, d.error.code()));
+    out
+}
+
+/// Sets each diagnostic's severity from the lint attributes that cover it.
+fn apply_lints(model: &model::Model, errors: Vec<Error>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for error in errors {
+        let item = match &error {
+            Error::UnusedStem { name, .. }
+            | Error::UnusedHead { name, .. }
+            | Error::UnusedBlock { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        let mut severity = error.default_severity();
+        if let (Some(lint), false) = (
+            error.lint(),
+            matches!(
+                error,
+                Error::OutputLatentShared {
+                    allowed: Some(_),
+                    ..
+                }
+            ),
+        ) {
+            match model.lint_level(lint, item).map(|a| a.level) {
+                Some(LintLevel::Allow) => continue,
+                Some(LintLevel::Warn) => severity = Severity::Warning,
+                Some(LintLevel::Deny) => severity = Severity::Error,
+                None => {}
+            }
+        }
+        out.push(Diagnostic { error, severity });
+    }
+    out
+}

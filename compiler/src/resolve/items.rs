@@ -1,0 +1,1098 @@
+//! Interpreting stems, the trunk, heads, layers, aliases, loops and masks.
+
+use super::blocks::{
+    self, instantiate, instantiate_list, name_choice, norm, positive_float, BlockDef,
+};
+use super::props::{as_call, boolean, choice, float, size, Args, Props};
+use super::Params;
+use crate::ast::{Ast, Body, Call, Expr, ExprKind, ItemKind};
+use crate::diag::Error;
+use crate::eval;
+use crate::model::*;
+use crate::span::Span;
+use crate::suggest::did_you_mean;
+use std::collections::HashMap;
+
+pub struct Ctx<'a, 'p> {
+    ast: &'a Ast,
+    params: &'p mut Params<'a>,
+    defs: HashMap<&'a str, BlockDef<'a>>,
+    used_defs: Vec<String>,
+    total_blocks: u64,
+}
+
+/// The name an item is known by (for lint attributes and duplicates).
+pub fn item_name(kind: &ItemKind) -> String {
+    match kind {
+        ItemKind::Model { name }
+        | ItemKind::Param { name, .. }
+        | ItemKind::Scale { name, .. }
+        | ItemKind::Block { name, .. }
+        | ItemKind::Stem { name, .. }
+        | ItemKind::Head { name, .. }
+        | ItemKind::Layer { name, .. }
+        | ItemKind::Alias { name, .. }
+        | ItemKind::Loop { name, .. } => name.name.clone(),
+        ItemKind::Trunk { name, .. } => name.as_ref().map_or("trunk".into(), |n| n.name.clone()),
+        ItemKind::Mask { modality, .. } => modality.name.clone(),
+    }
+}
+
+impl<'a, 'p> Ctx<'a, 'p> {
+    pub fn new(ast: &'a Ast, params: &'p mut Params<'a>) -> Self {
+        Ctx {
+            ast,
+            params,
+            defs: HashMap::new(),
+            used_defs: Vec::new(),
+            total_blocks: 0,
+        }
+    }
+
+    pub fn resolve_items(&mut self, model: &mut Model, errors: &mut Vec<Error>) {
+        let ast = self.ast;
+        for item in &ast.items {
+            if let ItemKind::Block { name, params, body } = &item.kind {
+                if let Some(first) = self.defs.get(name.name.as_str()) {
+                    errors.push(Error::Duplicate {
+                        at: name.span,
+                        first: first.name.span,
+                        name: name.name.clone(),
+                        what: "block",
+                    });
+                    continue;
+                }
+                self.defs.insert(
+                    &name.name,
+                    BlockDef {
+                        name,
+                        params,
+                        body,
+                        span: item.span,
+                    },
+                );
+            }
+        }
+        // One namespace for everything a port can name.
+        let mut names: HashMap<String, Span> = HashMap::new();
+        for item in &ast.items {
+            let named = match &item.kind {
+                ItemKind::Stem { name, .. }
+                | ItemKind::Head { name, .. }
+                | ItemKind::Layer { name, .. } => Some((name.name.clone(), name.span)),
+                ItemKind::Alias { name, .. } | ItemKind::Loop { name, .. } => {
+                    Some((name.name.clone(), name.span))
+                }
+                ItemKind::Trunk { name, .. } => Some(name.as_ref().map_or(
+                    ("trunk".into(), Span::new(item.span.lo, item.span.lo + 5)),
+                    |n| (n.name.clone(), n.span),
+                )),
+                _ => None,
+            };
+            if let Some((n, span)) = named {
+                if let Some(first) = names.get(&n) {
+                    errors.push(Error::Duplicate {
+                        at: span,
+                        first: *first,
+                        name: n,
+                        what: "name",
+                    });
+                    continue;
+                }
+                names.insert(n, span);
+            }
+            match &item.kind {
+                ItemKind::Stem { name, kind, body } => {
+                    if let Some(s) = self.stem(&name.name, name.span, kind, body.as_ref(), errors) {
+                        model.stems.push(s);
+                    }
+                }
+                ItemKind::Trunk { name, body } => {
+                    let span = name
+                        .as_ref()
+                        .map_or(Span::new(item.span.lo, item.span.lo + "trunk".len()), |n| {
+                            n.span
+                        });
+                    let name = name
+                        .as_ref()
+                        .map_or("trunk".to_string(), |n| n.name.clone());
+                    if let Some(first) = &model.trunk {
+                        errors.push(Error::MultipleTrunks {
+                            at: span,
+                            first: first.span,
+                        });
+                        continue;
+                    }
+                    model.trunk = self.trunk(name, span, body, errors);
+                }
+                ItemKind::Head { name, kind, body } => {
+                    if let Some(h) = self.head(&name.name, name.span, kind, body.as_ref(), errors) {
+                        model.heads.push(h);
+                    }
+                }
+                ItemKind::Layer { name, kind, body } => {
+                    if let Some(l) = self.layer(&name.name, name.span, kind, body.as_ref(), errors)
+                    {
+                        model.layers.push(l);
+                    }
+                }
+                ItemKind::Alias { name, target } => model.aliases.push(Alias {
+                    name: name.name.clone(),
+                    span: name.span,
+                    target: PortRef {
+                        path: target.segments.iter().map(|s| s.name.clone()).collect(),
+                        span: target.span,
+                    },
+                }),
+                ItemKind::Loop {
+                    name,
+                    from,
+                    to,
+                    body,
+                } => {
+                    if let Some(l) =
+                        self.looped(&name.name, name.span, from, to, body.as_ref(), errors)
+                    {
+                        model.loops.push(l);
+                    }
+                }
+                ItemKind::Mask { modality, kind } => {
+                    if let Some(region) = self.region(kind, errors) {
+                        model.masks.push(Mask {
+                            modality: modality.name.clone(),
+                            modality_span: modality.span,
+                            region,
+                            span: item.span,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn blocks(&mut self, e: &Expr, errors: &mut Vec<Error>) -> Vec<BlockSpec> {
+        instantiate_list(
+            e,
+            &self.defs,
+            &mut self.used_defs,
+            &mut self.total_blocks,
+            self.params,
+            errors,
+        )
+    }
+
+    fn stem(
+        &mut self,
+        name: &str,
+        span: Span,
+        kind: &Call,
+        body: Option<&Body>,
+        errors: &mut Vec<Error>,
+    ) -> Option<Stem> {
+        let kname = choice(
+            &kind.name.name,
+            kind.name.span,
+            "stem kind",
+            &["tokens", "features", "codes"],
+            errors,
+        )?;
+        let mut args = Args::new(kind);
+        let p = &mut *self.params;
+        let before = errors.len();
+        let skind = match kname {
+            "tokens" => {
+                let vocab = args
+                    .require(
+                        "vocab",
+                        Some(0),
+                        "tokens(vocab = 50257, max_len = 1024)",
+                        errors,
+                    )
+                    .and_then(|e| size(e, "a vocabulary size", p, errors));
+                let max_len = args
+                    .require(
+                        "max_len",
+                        Some(1),
+                        "tokens(vocab = 50257, max_len = 1024)",
+                        errors,
+                    )
+                    .and_then(|e| size(e, "a maximum length", p, errors));
+                StemKind::Tokens {
+                    vocab: vocab.unwrap_or(1),
+                    max_len: max_len.unwrap_or(1),
+                }
+            }
+            "features" => {
+                let dim = args
+                    .require("dim", Some(0), "features(dim = 1024, rows = 576)", errors)
+                    .and_then(|e| size(e, "a feature width", p, errors));
+                let rows = args
+                    .require("rows", Some(1), "features(dim = 1024, rows = 576)", errors)
+                    .and_then(|e| size(e, "a row count", p, errors));
+                let frozen = args
+                    .get("frozen", None)
+                    .map_or(Some(true), |e| boolean(e, p, errors));
+                StemKind::Features {
+                    dim: dim.unwrap_or(1),
+                    rows: rows.unwrap_or(1),
+                    frozen: frozen.unwrap_or(true),
+                }
+            }
+            _ => {
+                let codebook = args
+                    .require(
+                        "codebook",
+                        Some(0),
+                        "codes(codebook = 16384, rows = 576)",
+                        errors,
+                    )
+                    .and_then(|e| size(e, "a codebook size", p, errors));
+                let rows = args
+                    .require(
+                        "rows",
+                        Some(1),
+                        "codes(codebook = 16384, rows = 576)",
+                        errors,
+                    )
+                    .and_then(|e| size(e, "a row count", p, errors));
+                StemKind::Codes {
+                    codebook: codebook.unwrap_or(1),
+                    rows: rows.unwrap_or(1),
+                }
+            }
+        };
+        args.finish(errors);
+        let keys: &[&str] = match skind {
+            StemKind::Features { .. } => &["positions", "adapter", "blocks", "from"],
+            _ => &["embed", "positions", "adapter", "blocks", "from"],
+        };
+        let props = Props::new(format!("stem `{name}`"), span, body, keys, errors);
+        let (vocab, default_len) = match skind {
+            StemKind::Tokens { vocab, max_len } => (vocab, max_len),
+            StemKind::Codes { codebook, rows } => (codebook, rows),
+            StemKind::Features { rows, .. } => (0, rows),
+        };
+        let p = &mut *self.params;
+        let embed = props.get("embed").and_then(|e| {
+            let call = call_of(e, "embedding", "`embedding(dim = d)`", errors)?;
+            let mut a = Args::new(&call);
+            let dim = a
+                .require("dim", Some(0), "embedding(dim = 768)", errors)
+                .and_then(|d| size(d, "an embedding width", p, errors));
+            let frozen = a
+                .get("frozen", None)
+                .map_or(Some(false), |f| boolean(f, p, errors));
+            a.finish(errors);
+            Some((
+                Embedding {
+                    vocab,
+                    dim: dim?,
+                    frozen: frozen?,
+                },
+                e.span,
+            ))
+        });
+        if embed.is_none()
+            && props.get("embed").is_none()
+            && !matches!(skind, StemKind::Features { .. })
+        {
+            errors.push(Error::MissingKey {
+                at: span,
+                key: "embed",
+                item: format!("stem `{name}`"),
+                example: "embed: embedding(dim = d)",
+            });
+        }
+        let positions = props.get("positions").and_then(|e| {
+            let call = call_of(e, "learned", "`learned(max_len = 1024)`", errors)?;
+            let mut a = Args::new(&call);
+            let len = match a.get("max_len", Some(0)) {
+                Some(l) => size(l, "a maximum length", p, errors)?,
+                None => default_len,
+            };
+            a.finish(errors);
+            Some((len, e.span))
+        });
+        let adapter = props
+            .get("adapter")
+            .and_then(|e| mlp_stack(e, p, errors).map(|m| (m, e.span)));
+        let blocks = props
+            .get("blocks")
+            .map(|e| self.blocks(e, errors))
+            .unwrap_or_default();
+        let from = props.get("from").and_then(|e| port(e, errors));
+        if errors.len() > before {
+            return None;
+        }
+        Some(Stem {
+            name: name.to_string(),
+            span,
+            kind: skind,
+            embed,
+            positions,
+            adapter,
+            blocks,
+            from,
+        })
+    }
+
+    fn trunk(
+        &mut self,
+        name: String,
+        span: Span,
+        body: &Body,
+        errors: &mut Vec<Error>,
+    ) -> Option<Trunk> {
+        let props = Props::new(
+            format!("trunk `{name}`"),
+            span,
+            Some(body),
+            &["from", "blocks"],
+            errors,
+        );
+        let from = props.get("from").map(|e| match &e.kind {
+            ExprKind::List(items) => items.iter().filter_map(|i| port(i, errors)).collect(),
+            _ => port(e, errors).into_iter().collect(),
+        });
+        let blocks = props
+            .require("blocks", "blocks: decoder x 12", errors)
+            .map(|e| self.blocks(e, errors))
+            .unwrap_or_default();
+        Some(Trunk {
+            name,
+            span,
+            from,
+            blocks,
+        })
+    }
+
+    fn head(
+        &mut self,
+        name: &str,
+        span: Span,
+        kind: &Call,
+        body: Option<&Body>,
+        errors: &mut Vec<Error>,
+    ) -> Option<Head> {
+        let kname = choice(
+            &kind.name.name,
+            kind.name.span,
+            "head kind",
+            &["text", "codes", "features", "diffusion", "classifier"],
+            errors,
+        )?;
+        let mut args = Args::new(kind);
+        let p = &mut *self.params;
+        let before = errors.len();
+        let hkind = match kname {
+            "text" => HeadKind::Text,
+            "codes" => HeadKind::Codes,
+            "features" => HeadKind::Features,
+            "diffusion" => HeadKind::Diffusion,
+            _ => {
+                let classes = args
+                    .require("classes", Some(0), "classifier(classes = 1000)", errors)
+                    .and_then(|e| size(e, "a class count", p, errors));
+                HeadKind::Classifier {
+                    classes: classes.unwrap_or(1),
+                }
+            }
+        };
+        let target = if matches!(hkind, HeadKind::Classifier { .. }) {
+            None
+        } else {
+            args.get("target", Some(0)).and_then(|e| match e.as_name() {
+                Some(n) => Some((n.name.clone(), n.span)),
+                None => {
+                    errors.push(eval::wrong(e, "the name of a stem"));
+                    None
+                }
+            })
+        };
+        args.finish(errors);
+        let props = Props::new(
+            format!("head `{name}`"),
+            span,
+            body,
+            &["from", "blocks", "norm", "projection", "objective"],
+            errors,
+        );
+        let from = match props.get("from") {
+            Some(e) => port(e, errors)?,
+            None => PortRef {
+                path: vec!["trunk".into(), "out".into()],
+                span: kind.span,
+            },
+        };
+        let blocks = props
+            .get("blocks")
+            .map(|e| self.blocks(e, errors))
+            .unwrap_or_default();
+        let p = &mut *self.params;
+        let norm = props
+            .get("norm")
+            .and_then(|e| norm(e, p, errors).map(|n| (n, e.span)));
+        let default_projection = if matches!(hkind, HeadKind::Diffusion) {
+            Projection::None
+        } else {
+            Projection::Linear { bias: false }
+        };
+        let projection = match props.get("projection") {
+            None => (default_projection, span),
+            Some(e) => (projection(e, p, errors)?, e.span),
+        };
+        let objective = props.get("objective").and_then(|e| objective(e, p, errors));
+        if errors.len() > before {
+            return None;
+        }
+        Some(Head {
+            name: name.to_string(),
+            span,
+            kind: hkind,
+            target,
+            from,
+            blocks,
+            norm,
+            projection,
+            objective,
+        })
+    }
+
+    fn layer(
+        &mut self,
+        name: &str,
+        span: Span,
+        kind: &Call,
+        body: Option<&Body>,
+        errors: &mut Vec<Error>,
+    ) -> Option<Layer> {
+        let props = Props::new(format!("layer `{name}`"), span, body, &["from"], errors);
+        let from = props
+            .require("from", "from: trunk.out", errors)
+            .and_then(|e| port(e, errors));
+        let p = &mut *self.params;
+        let lkind = match kind.name.name.as_str() {
+            "linear" => {
+                let mut a = Args::new(kind);
+                let out = a
+                    .require("out", Some(0), "linear(out = 768)", errors)
+                    .and_then(|e| size(e, "an output width", p, errors));
+                let bias = a
+                    .get("bias", None)
+                    .map_or(Some(false), |b| boolean(b, p, errors));
+                a.finish(errors);
+                LayerKind::Linear {
+                    out: out?,
+                    bias: bias?,
+                }
+            }
+            "norm" => {
+                let mut a = Args::new(kind);
+                let inner = a.require("kind", Some(0), "norm(rmsnorm)", errors)?;
+                a.finish(errors);
+                LayerKind::Norm(norm(inner, p, errors)?)
+            }
+            "mlp" => LayerKind::Mlp(mlp_stack(
+                &Expr {
+                    kind: ExprKind::Call(kind.clone()),
+                    span: kind.span,
+                },
+                p,
+                errors,
+            )?),
+            other if self.defs.contains_key(other) => {
+                let e = Expr {
+                    kind: ExprKind::Call(kind.clone()),
+                    span: kind.span,
+                };
+                LayerKind::Block(instantiate(
+                    &e,
+                    &self.defs,
+                    &mut self.used_defs,
+                    self.params,
+                    errors,
+                )?)
+            }
+            other => {
+                let mut choices = vec!["linear", "norm", "mlp"];
+                choices.extend(self.defs.keys().copied());
+                errors.push(Error::UnknownOption {
+                    at: kind.name.span,
+                    found: other.to_string(),
+                    what: "layer kind (linear, norm, mlp or a block)",
+                    suggestion: did_you_mean(other, choices.iter().copied()),
+                    choices: vec!["linear", "norm", "mlp", "<block>"],
+                });
+                return None;
+            }
+        };
+        Some(Layer {
+            name: name.to_string(),
+            span,
+            kind: lkind,
+            from: from?,
+        })
+    }
+
+    fn looped(
+        &mut self,
+        name: &str,
+        span: Span,
+        from: &crate::ast::Path,
+        to: &crate::ast::Path,
+        body: Option<&Body>,
+        errors: &mut Vec<Error>,
+    ) -> Option<Loop> {
+        let props = Props::new(
+            format!("loop `{name}`"),
+            span,
+            body,
+            &["steps", "inject"],
+            errors,
+        );
+        let p = &mut *self.params;
+        let steps_expr = props.require("steps", "steps: fixed(4)", errors)?;
+        let call = call_of(
+            steps_expr,
+            "",
+            "`fixed(n)`, `sampled(mean, backprop)` or `entropy(head, threshold, max)`",
+            errors,
+        )?;
+        let kind = choice(
+            &call.name.name,
+            call.name.span,
+            "loop schedule",
+            &["fixed", "sampled", "entropy"],
+            errors,
+        )?;
+        let mut a = Args::new(&call);
+        let mut gate_span = call.span;
+        let count = |a: &mut Args,
+                     p: &mut Params,
+                     key: &'static str,
+                     pos: usize,
+                     example: &'static str,
+                     errors: &mut Vec<Error>|
+         -> Option<u64> {
+            let e = a.require(key, Some(pos), example, errors)?;
+            let n = super::props::int(e, p, errors)?;
+            if !(1..=MAX_LOOP_STEPS).contains(&n) {
+                errors.push(Error::LoopSteps {
+                    at: e.span,
+                    steps: n,
+                    max: MAX_LOOP_STEPS,
+                });
+                return None;
+            }
+            Some(n as u64)
+        };
+        let steps = match kind {
+            "fixed" => Steps::Fixed {
+                n: count(&mut a, p, "n", 0, "fixed(4)", errors)?,
+            },
+            "sampled" => {
+                let mean = count(
+                    &mut a,
+                    p,
+                    "mean",
+                    0,
+                    "sampled(mean = 32, backprop = 8)",
+                    errors,
+                );
+                let backprop = count(
+                    &mut a,
+                    p,
+                    "backprop",
+                    1,
+                    "sampled(mean = 32, backprop = 8)",
+                    errors,
+                );
+                Steps::Sampled {
+                    mean: mean?,
+                    backprop: backprop?,
+                }
+            }
+            _ => {
+                let head = a
+                    .require(
+                        "head",
+                        Some(0),
+                        "entropy(head = lm, threshold = 2.0, max = 8)",
+                        errors,
+                    )
+                    .and_then(|e| match e.as_name() {
+                        Some(n) => {
+                            gate_span = n.span;
+                            Some(n.name.clone())
+                        }
+                        None => {
+                            errors.push(eval::wrong(e, "the name of a text head"));
+                            None
+                        }
+                    });
+                let threshold = a
+                    .require(
+                        "threshold",
+                        Some(1),
+                        "entropy(head = lm, threshold = 2.0, max = 8)",
+                        errors,
+                    )
+                    .and_then(|e| positive_float(e, "an entropy threshold", p, errors));
+                let max = count(
+                    &mut a,
+                    p,
+                    "max",
+                    2,
+                    "entropy(head = lm, threshold = 2.0, max = 8)",
+                    errors,
+                );
+                Steps::Entropy {
+                    head: head?,
+                    threshold: threshold?,
+                    max: max?,
+                }
+            }
+        };
+        a.finish(errors);
+        let inject = match props.get("inject") {
+            None => Inject::Add,
+            Some(e) => match name_choice(
+                e,
+                "injection mode",
+                &["add", "replace", "concat_linear"],
+                errors,
+            )? {
+                "add" => Inject::Add,
+                "replace" => Inject::Replace,
+                _ => Inject::ConcatLinear,
+            },
+        };
+        let path = |p: &crate::ast::Path| PortRef {
+            path: p.segments.iter().map(|s| s.name.clone()).collect(),
+            span: p.span,
+        };
+        Some(Loop {
+            name: name.to_string(),
+            span,
+            from: path(from),
+            to: path(to),
+            steps,
+            steps_span: steps_expr.span,
+            gate_span,
+            inject,
+        })
+    }
+
+    fn region(&mut self, kind: &Call, errors: &mut Vec<Error>) -> Option<Region> {
+        let p = &mut *self.params;
+        let name = choice(
+            &kind.name.name,
+            kind.name.span,
+            "mask region",
+            &["causal", "bidirectional", "prefix", "mask_tokens", "scales"],
+            errors,
+        )?;
+        let mut a = Args::new(kind);
+        let region = match name {
+            "causal" => Region::Causal,
+            "bidirectional" => Region::Bidirectional,
+            "prefix" => Region::Prefix {
+                len: a
+                    .require("len", Some(0), "prefix(len = 64)", errors)
+                    .and_then(|e| size(e, "a prefix length", p, errors))?,
+            },
+            "mask_tokens" => {
+                let e = a.require("rate", Some(0), "mask_tokens(rate = 0.0..1.0)", errors)?;
+                let (lo, hi) = match &e.kind {
+                    ExprKind::Range(lo, hi) => (float(lo, p, errors)?, float(hi, p, errors)?),
+                    _ => {
+                        let r = float(e, p, errors)?;
+                        (r, r)
+                    }
+                };
+                for (v, at) in [(lo, e.span), (hi, e.span)] {
+                    if !(0.0..=1.0).contains(&v) {
+                        errors.push(Error::RateOutOfRange { at, value: v });
+                        return None;
+                    }
+                }
+                if lo > hi {
+                    errors.push(Error::BadScales {
+                        at: e.span,
+                        reason: format!("the range {lo:?}..{hi:?} is reversed"),
+                    });
+                    return None;
+                }
+                Region::MaskTokens {
+                    min_rate: lo,
+                    max_rate: hi,
+                }
+            }
+            _ => {
+                let mut sides = Vec::new();
+                for arg in &kind.args {
+                    if let Some(n) = &arg.name {
+                        errors.push(Error::UnknownKey {
+                            at: n.span,
+                            key: n.name.clone(),
+                            item: "`scales(...)`".into(),
+                            expected: Vec::new(),
+                            suggestion: None,
+                        });
+                        return None;
+                    }
+                    sides.push((size(&arg.value, "a scale", p, errors)?, arg.value.span));
+                }
+                if sides.is_empty() {
+                    errors.push(Error::BadScales {
+                        at: kind.span,
+                        reason: "no scales are given".into(),
+                    });
+                    return None;
+                }
+                if let Some(w) = sides.windows(2).find(|w| w[1].0 <= w[0].0) {
+                    errors.push(Error::BadScales {
+                        at: w[1].1,
+                        reason: format!(
+                            "scales must increase strictly, but {} follows {}",
+                            w[1].0, w[0].0
+                        ),
+                    });
+                    return None;
+                }
+                return Some(Region::Scales {
+                    sides: sides.into_iter().map(|s| s.0).collect(),
+                });
+            }
+        };
+        a.finish(errors);
+        Some(region)
+    }
+}
+
+pub const MAX_LOOP_STEPS: i64 = 1024;
+
+fn call_of(e: &Expr, expected_name: &str, example: &str, errors: &mut Vec<Error>) -> Option<Call> {
+    match as_call(e) {
+        Some(c) if expected_name.is_empty() || c.name.name == expected_name => Some(c),
+        Some(c) => {
+            errors.push(Error::UnknownOption {
+                at: c.name.span,
+                found: c.name.name.clone(),
+                what: "layer",
+                choices: vec![],
+                suggestion: Some(expected_name.to_string()),
+            });
+            None
+        }
+        None => {
+            errors.push(eval::wrong(e, example));
+            None
+        }
+    }
+}
+
+fn port(e: &Expr, errors: &mut Vec<Error>) -> Option<PortRef> {
+    match &e.kind {
+        ExprKind::Path(p) => Some(PortRef {
+            path: p.segments.iter().map(|s| s.name.clone()).collect(),
+            span: p.span,
+        }),
+        _ => {
+            errors.push(eval::wrong(
+                e,
+                "a port, like `trunk.out` or `text.blocks.0.out`",
+            ));
+            None
+        }
+    }
+}
+
+fn mlp_stack(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<MlpStack> {
+    let call = call_of(e, "mlp", "`mlp(layers = 2, hidden = d, out = d)`", errors)?;
+    let mut a = Args::new(&call);
+    let layers = a
+        .get("layers", None)
+        .map_or(Some(2), |l| size(l, "a layer count", p, errors));
+    let out = a
+        .require("out", None, "mlp(layers = 2, hidden = d, out = d)", errors)
+        .and_then(|o| size(o, "an output width", p, errors));
+    let hidden = a
+        .get("hidden", None)
+        .map(|h| size(h, "a hidden width", p, errors));
+    let act = a.get("act", None).map_or(Some("gelu"), |x| {
+        name_choice(x, "activation", &["gelu", "relu", "silu", "tanh"], errors)
+    });
+    let bias = a
+        .get("bias", None)
+        .map_or(Some(true), |b| boolean(b, p, errors));
+    let frozen = a
+        .get("frozen", None)
+        .map_or(Some(false), |b| boolean(b, p, errors));
+    a.finish(errors);
+    let out = out?;
+    let act = match act? {
+        "gelu" => Act::Gelu,
+        "relu" => Act::Relu,
+        "silu" => Act::Silu,
+        _ => Act::Tanh,
+    };
+    Some(MlpStack {
+        layers: layers?,
+        hidden: hidden.unwrap_or(Some(out))?,
+        out,
+        act,
+        bias: bias?,
+        frozen: frozen?,
+    })
+}
+
+fn projection(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<Projection> {
+    let call = call_of(
+        e,
+        "",
+        "`linear`, `tied(text.embed)`, `mlp(hidden = 2048)` or `none`",
+        errors,
+    )?;
+    let kind = choice(
+        &call.name.name,
+        call.name.span,
+        "projection",
+        &["linear", "tied", "mlp", "none"],
+        errors,
+    )?;
+    let mut a = Args::new(&call);
+    let proj = match kind {
+        "linear" => Projection::Linear {
+            bias: a
+                .get("bias", None)
+                .map_or(Some(false), |b| boolean(b, p, errors))?,
+        },
+        "tied" => {
+            let target = a.require("to", Some(0), "tied(text.embed)", errors)?;
+            match &target.kind {
+                ExprKind::Path(path)
+                    if path.segments.len() == 2 && path.segments[1].name == "embed" =>
+                {
+                    Projection::Tied {
+                        stem: path.segments[0].name.clone(),
+                    }
+                }
+                _ => {
+                    errors.push(eval::wrong(target, "a stem's embedding, like `text.embed`"));
+                    return None;
+                }
+            }
+        }
+        "mlp" => {
+            let hidden = a
+                .require("hidden", Some(0), "mlp(hidden = 2048)", errors)
+                .and_then(|h| size(h, "a hidden width", p, errors));
+            let act = a.get("act", None).map_or(Some("gelu"), |x| {
+                name_choice(x, "activation", &["gelu", "relu", "silu", "tanh"], errors)
+            });
+            let act = match act? {
+                "gelu" => Act::Gelu,
+                "relu" => Act::Relu,
+                "silu" => Act::Silu,
+                _ => Act::Tanh,
+            };
+            Projection::Mlp {
+                hidden: hidden?,
+                act,
+            }
+        }
+        _ => Projection::None,
+    };
+    a.finish(errors);
+    Some(proj)
+}
+
+fn objective(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<Objective> {
+    let call = call_of(
+        e,
+        "",
+        "`next_token`, `vq_ce`, `masked_regression(shift = 1)`, `diffusion(...)` or `classify`",
+        errors,
+    )?;
+    let kind = choice(
+        &call.name.name,
+        call.name.span,
+        "objective",
+        &[
+            "next_token",
+            "vq_ce",
+            "masked_regression",
+            "diffusion",
+            "classify",
+        ],
+        errors,
+    )?;
+    let mut a = Args::new(&call);
+    let okind = match kind {
+        "next_token" => ObjectiveKind::NextToken,
+        "vq_ce" => ObjectiveKind::VqCe,
+        "masked_regression" => {
+            let shift = match a.get("shift", None) {
+                Some(s) => {
+                    let v = super::props::int(s, p, errors)?;
+                    if v < 0 {
+                        errors.push(Error::NotPositive {
+                            at: s.span,
+                            what: "a shift".into(),
+                            value: v.to_string(),
+                        });
+                        return None;
+                    }
+                    v as u64
+                }
+                None => 1,
+            };
+            let loss = a.get("loss", None).map_or(Some("mse"), |l| {
+                name_choice(l, "regression loss", &["mse", "cosine"], errors)
+            })?;
+            ObjectiveKind::MaskedRegression {
+                shift,
+                loss: if loss == "mse" {
+                    RegressionLoss::Mse
+                } else {
+                    RegressionLoss::Cosine
+                },
+            }
+        }
+        "diffusion" => {
+            let layers = a
+                .get("layers", None)
+                .map_or(Some(3), |x| size(x, "a layer count", p, errors));
+            let width = a
+                .get("width", None)
+                .map_or(Some(1024), |x| size(x, "a width", p, errors));
+            let steps = a
+                .get("steps", None)
+                .map_or(Some(1000), |x| size(x, "a step count", p, errors));
+            ObjectiveKind::Diffusion {
+                layers: layers?,
+                width: width?,
+                steps: steps?,
+            }
+        }
+        _ => ObjectiveKind::Classify,
+    };
+    let weight = match a.get("weight", None) {
+        Some(w) => non_negative(w, "a loss weight", p, errors)?,
+        None => 1.0,
+    };
+    let z_loss = match a.get("z_loss", None) {
+        Some(z) => non_negative(z, "a z-loss weight", p, errors)?,
+        None => 0.0,
+    };
+    a.finish(errors);
+    Some(Objective {
+        kind: okind,
+        weight,
+        z_loss,
+        span: call.span,
+    })
+}
+
+fn non_negative(e: &Expr, what: &str, p: &mut Params, errors: &mut Vec<Error>) -> Option<f64> {
+    let f = float(e, p, errors)?;
+    if f < 0.0 {
+        errors.push(Error::NotPositive {
+            at: e.span,
+            what: what.to_string(),
+            value: format!("{f:?}"),
+        });
+        return None;
+    }
+    Some(f)
+}
+
+/// Checks that need every item: unused block definitions, head targets, mask modalities.
+pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
+    for def in ctx.defs.values() {
+        if !ctx.used_defs.contains(&def.name.name) {
+            errors.push(Error::UnusedBlock {
+                at: def.name.span,
+                name: def.name.name.clone(),
+            });
+        }
+    }
+    let stems: Vec<(String, &'static str)> = model
+        .stems
+        .iter()
+        .map(|s| (s.name.clone(), s.kind.name()))
+        .collect();
+    for head in &mut model.heads {
+        let needs = match head.kind {
+            HeadKind::Text => "tokens",
+            HeadKind::Codes => "codes",
+            HeadKind::Features | HeadKind::Diffusion => "features",
+            HeadKind::Classifier { .. } => continue,
+        };
+        match &head.target {
+            Some((t, at)) => match stems.iter().find(|s| &s.0 == t) {
+                Some((_, kind)) if *kind == needs => {}
+                Some((_, kind)) => errors.push(Error::TargetWithoutStem {
+                    at: *at,
+                    target: format!("{t}` is a `{kind}` stem, but a {} head predicts a `{needs}` modality; `{t}", head.kind.name()),
+                    needs,
+                    suggestion: None,
+                }),
+                None => errors.push(Error::TargetWithoutStem {
+                    at: *at,
+                    target: t.clone(),
+                    needs,
+                    suggestion: did_you_mean(t, stems.iter().map(|s| s.0.as_str())),
+                }),
+            },
+            None => {
+                let matching: Vec<&(String, &str)> = stems.iter().filter(|s| s.1 == needs).collect();
+                match matching.as_slice() {
+                    [one] => head.target = Some((one.0.clone(), head.span)),
+                    _ => errors.push(Error::TargetWithoutStem {
+                        at: head.span,
+                        target: String::new(),
+                        needs,
+                        suggestion: matching.first().map(|s| s.0.clone()),
+                    }),
+                }
+            }
+        }
+        // Objective and head kind must agree.
+        if let Some(obj) = &head.objective {
+            let expected: &[&'static str] = match head.kind {
+                HeadKind::Text => &["next_token"],
+                HeadKind::Codes => &["vq_ce"],
+                HeadKind::Features => &["masked_regression"],
+                HeadKind::Diffusion => &["diffusion"],
+                HeadKind::Classifier { .. } => &["classify"],
+            };
+            if !expected.contains(&obj.kind.name()) {
+                errors.push(Error::ObjectiveMismatch {
+                    at: obj.span,
+                    objective: obj.kind.name().into(),
+                    head_kind: head.kind.name().into(),
+                    expected: expected.to_vec(),
+                });
+            }
+        } else {
+            errors.push(Error::NoObjective {
+                at: head.span,
+                head: head.name.clone(),
+                kind: head.kind.name().into(),
+            });
+        }
+    }
+    for m in &model.masks {
+        if !stems.iter().any(|s| s.0 == m.modality) {
+            errors.push(Error::MaskUnknownModality {
+                at: m.modality_span,
+                modality: m.modality.clone(),
+                suggestion: did_you_mean(&m.modality, stems.iter().map(|s| s.0.as_str())),
+            });
+        }
+    }
+    let _ = blocks::MAX_BLOCKS;
+}
