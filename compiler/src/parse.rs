@@ -155,6 +155,12 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
             }
         }
     }
+    // Operators are one idea, not seven tokens.
+    let ops = ["`%`", "`*`", "`+`", "`-`", "`/`", "`..`", "`x`", "an operator"];
+    if expected.iter().any(|e| ops.contains(&e.as_str())) {
+        expected.retain(|e| !ops.contains(&e.as_str()));
+        expected.push("an operator".to_string());
+    }
     expected.sort();
     expected.dedup();
     let found = src[at..].chars().next().map(|c| {

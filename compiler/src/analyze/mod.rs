@@ -24,7 +24,7 @@ pub fn count_params(g: &ArchGraph) -> ParamCount {
             .graph
             .edges_directed(n, petgraph::Direction::Outgoing)
             .any(|e| e.weight().kind == EdgeKind::Tied);
-        let (p, frozen) = node_params(&node.kind, tied);
+        let (p, frozen) = node_params(&node.kind, node.width, tied);
         c.total += p;
         if frozen {
             c.frozen += p;
@@ -89,7 +89,7 @@ pub fn block_params(b: &BlockSpec) -> u128 {
 }
 
 /// (parameters, frozen?) of one node.
-fn node_params(kind: &NodeKind, tied: bool) -> (u128, bool) {
+fn node_params(kind: &NodeKind, width: u64, tied: bool) -> (u128, bool) {
     match kind {
         NodeKind::Input { .. } | NodeKind::Merge { .. } | NodeKind::Alias => (0, false),
         NodeKind::Embedding(e) => (u(e.vocab) * u(e.dim), e.frozen),
@@ -98,7 +98,7 @@ fn node_params(kind: &NodeKind, tied: bool) -> (u128, bool) {
             (mlp_stack(*input, mlp), mlp.frozen)
         }
         NodeKind::Block(b) => (block_params(b), b.frozen),
-        NodeKind::Norm(n) => (0, false).max((norm_params(n, 0), false)),
+        NodeKind::Norm(n) => (norm_params(n, width), false),
         NodeKind::Linear { input, out, bias } => (linear(*input, *out, *bias), false),
         NodeKind::Projection {
             input,

@@ -1,0 +1,6 @@
+//! The integration suite: one test binary (saves build time on two cores).
+
+mod common;
+mod counts;
+mod registry;
+mod ui;
