@@ -2,5 +2,6 @@
 
 mod common;
 mod counts;
+mod models;
 mod registry;
 mod ui;

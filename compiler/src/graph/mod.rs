@@ -51,7 +51,7 @@ impl Owner {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum NodeKind {
     /// External data of one modality.
     Input {
@@ -138,7 +138,6 @@ pub struct Node {
     /// The parameter path, equal to the `.arch` names: `trunk.blocks.3`, `lm.norm`.
     pub path: String,
     pub owner: Owner,
-    #[serde(flatten)]
     pub kind: NodeKind,
     /// Width of the value this node outputs (0 for objectives and inputs of ids).
     pub width: u64,
