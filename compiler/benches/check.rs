@@ -134,7 +134,10 @@ fn main() {
         "|----------|-------:|----------:|----------:|-----------------:|--------------------:|-------------------------:|"
     );
     let mut stage_rows = Vec::new();
-    for (variant, gen) in [("distinct", distinct as fn(usize) -> String), ("repeat", repeat)] {
+    for (variant, gen) in [
+        ("distinct", distinct as fn(usize) -> String),
+        ("repeat", repeat),
+    ] {
         let mut base: Option<f64> = None;
         let mut per_block = Vec::new();
         for n in SIZES {
@@ -188,8 +191,12 @@ fn main() {
     );
     if want_stages {
         println!("\nper stage (median ms):\n");
-        println!("| variant  |      N | source_to_ast | ast_to_model | model_to_graph | graph_checks |");
-        println!("|----------|-------:|--------------:|-------------:|---------------:|-------------:|");
+        println!(
+            "| variant  |      N | source_to_ast | ast_to_model | model_to_graph | graph_checks |"
+        );
+        println!(
+            "|----------|-------:|--------------:|-------------:|---------------:|-------------:|"
+        );
         for (variant, n, [a, b, c, d]) in stage_rows {
             println!(
                 "| {variant:<8} | {n:>6} | {:>13.3} | {:>12.3} | {:>14.3} | {:>12.3} |",

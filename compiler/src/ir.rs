@@ -70,7 +70,7 @@ pub fn graph_to_ir(g: &ArchGraph) -> Ir {
             })
         })
         .collect();
-    edges.sort_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
+    edges.sort_by_key(|e| (e.from, e.to));
     Ir {
         schema: IR_SCHEMA,
         model: g.name.clone(),

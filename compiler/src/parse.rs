@@ -156,7 +156,16 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
         }
     }
     // Operators are one idea, not seven tokens.
-    let ops = ["`%`", "`*`", "`+`", "`-`", "`/`", "`..`", "`x`", "an operator"];
+    let ops = [
+        "`%`",
+        "`*`",
+        "`+`",
+        "`-`",
+        "`/`",
+        "`..`",
+        "`x`",
+        "an operator",
+    ];
     if expected.iter().any(|e| ops.contains(&e.as_str())) {
         expected.retain(|e| !ops.contains(&e.as_str()));
         expected.push("an operator".to_string());

@@ -124,7 +124,7 @@ fn words(e: &Error) -> Words {
         Duplicate { at, first, name, what } => (
             format!("{what} `{name}` is defined twice"),
             vec![p(at, "defined again here".into()), s(first, "first defined here".into())],
-            Some(format!("rename or remove one of the two")),
+            Some("rename or remove one of the two".to_string()),
         ),
         UnknownKey { at, key, item, expected, suggestion } => {
             let help = suggest(suggestion).or_else(|| (!expected.is_empty()).then(|| format!("{item} takes {}", list(expected))));

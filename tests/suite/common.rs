@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 pub fn read(rel: &str) -> String {
@@ -15,18 +18,23 @@ pub fn check_clean(rel: &str, opts: &archc::CheckOptions) -> archc::Checked {
     let src = read(rel);
     let checked = archc::check_source(&src, opts);
     if checked.has_errors() {
-        panic!("{rel} has errors:\n{}", render_all(&checked.diagnostics, rel, &src));
+        panic!(
+            "{rel} has errors:\n{}",
+            render_all(&checked.diagnostics, rel, &src)
+        );
     }
     checked
 }
 
 /// Renders diagnostics without colour at a fixed width, as `archc check` does off a terminal.
 pub fn render_all(diags: &[archc::diag::Diagnostic], name: &str, src: &str) -> String {
-    let h = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
+    let h = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100);
     let mut out = String::new();
     for d in diags {
         let r = archc::render::report(d, name, src);
-        h.render_report(&mut out, &r).expect("rendering to a String cannot fail");
+        h.render_report(&mut out, &r)
+            .expect("rendering to a String cannot fail");
         out.push('\n');
     }
     out
@@ -35,7 +43,9 @@ pub fn render_all(diags: &[archc::diag::Diagnostic], name: &str, src: &str) -> S
 /// Options from a `// archc: --set d=3 --smoke` first line (UI tests and explain examples).
 pub fn header_options(src: &str) -> archc::CheckOptions {
     let mut opts = archc::CheckOptions::default();
-    let Some(line) = src.lines().next().and_then(|l| l.strip_prefix("// archc:")) else { return opts };
+    let Some(line) = src.lines().next().and_then(|l| l.strip_prefix("// archc:")) else {
+        return opts;
+    };
     let mut words = line.split_whitespace();
     while let Some(w) = words.next() {
         match w {
@@ -46,7 +56,9 @@ pub fn header_options(src: &str) -> archc::CheckOptions {
                 let (k, v) = kv.split_once('=').expect("--set needs NAME=VALUE");
                 opts.resolve.overrides.push((k.to_string(), v.to_string()));
             }
-            "--max-params-bytes" => opts.max_param_bytes = words.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--max-params-bytes" => {
+                opts.max_param_bytes = words.next().and_then(|n| n.parse().ok()).expect("a number")
+            }
             other => panic!("unknown header flag {other}"),
         }
     }
@@ -76,6 +88,12 @@ pub fn unescape_bytes(text: &str) -> Vec<u8> {
 pub fn check_bytes(bytes: &[u8], opts: &archc::CheckOptions) -> (String, archc::Checked) {
     match archc::decode(bytes) {
         Ok(src) => (src.to_string(), archc::check_source(src, opts)),
-        Err(d) => (String::from_utf8_lossy(bytes).into_owned(), archc::Checked { diagnostics: vec![d], ..Default::default() }),
+        Err(d) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            archc::Checked {
+                diagnostics: vec![d],
+                ..Default::default()
+            },
+        ),
     }
 }

@@ -15,7 +15,11 @@ const SEED_DESIGNS: &[&str] = &[
     "models/huginn-3.5b.arch",
     "models/latent-loop.arch",
 ];
-const BASELINES: &[&str] = &["models/chameleon-7b.arch", "models/janus-pro-1b.arch", "models/coconut-gpt2.arch"];
+const BASELINES: &[&str] = &[
+    "models/chameleon-7b.arch",
+    "models/janus-pro-1b.arch",
+    "models/coconut-gpt2.arch",
+];
 
 fn all_models() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(crate::common::root().join("models"))
@@ -30,9 +34,17 @@ fn all_models() -> Vec<String> {
 
 #[test]
 fn every_model_is_listed_here() {
-    let mut listed: Vec<String> = SEED_DESIGNS.iter().chain(BASELINES).map(|s| s.to_string()).collect();
+    let mut listed: Vec<String> = SEED_DESIGNS
+        .iter()
+        .chain(BASELINES)
+        .map(|s| s.to_string())
+        .collect();
     listed.sort();
-    assert_eq!(all_models(), listed, "classify new models as seed designs or baselines");
+    assert_eq!(
+        all_models(),
+        listed,
+        "classify new models as seed designs or baselines"
+    );
 }
 
 #[test]
@@ -48,38 +60,82 @@ fn seed_designs_check_without_any_diagnostic() {
 fn baselines_pass_only_through_their_allow_and_are_warned() {
     for m in BASELINES {
         let c = check_clean(m, &CheckOptions::default());
-        let warned: Vec<_> = c.diagnostics.iter().filter(|d| d.error.code() == "A0702" && d.severity == Severity::Warning).collect();
+        let warned: Vec<_> = c
+            .diagnostics
+            .iter()
+            .filter(|d| d.error.code() == "A0702" && d.severity == Severity::Warning)
+            .collect();
         assert!(!warned.is_empty(), "{m}: no A0702 warning naming the allow");
-        assert_eq!(warned.len(), c.diagnostics.len(), "{m}: other diagnostics too");
+        assert_eq!(
+            warned.len(),
+            c.diagnostics.len(),
+            "{m}: other diagnostics too"
+        );
         // The allow is recorded in the checked graph.
         let g = c.graph.expect("graph");
-        assert!(g.lints.iter().any(|l| l.lint.name() == "output_latent_sharing"), "{m}: allow not recorded");
+        assert!(
+            g.lints
+                .iter()
+                .any(|l| l.lint.name() == "output_latent_sharing"),
+            "{m}: allow not recorded"
+        );
         // Without it: refused with A0701.
-        let src = read(m).replace("#![allow(output_latent_sharing)]", "").replace("#[allow(output_latent_sharing)]", "");
+        let src = read(m)
+            .replace("#![allow(output_latent_sharing)]", "")
+            .replace("#[allow(output_latent_sharing)]", "");
         let refused = archc::check_source(&src, &CheckOptions::default());
         assert!(refused.has_errors(), "{m}: passes without its allow");
-        assert!(refused.diagnostics.iter().all(|d| d.error.code() == "A0701"), "{m}: {:?}", refused.diagnostics);
+        assert!(
+            refused
+                .diagnostics
+                .iter()
+                .all(|d| d.error.code() == "A0701"),
+            "{m}: {:?}",
+            refused.diagnostics
+        );
     }
 }
 
 #[test]
 fn every_model_has_a_smoke_scale_that_checks() {
     for m in all_models() {
-        let opts = CheckOptions { resolve: archc::resolve::Options { scale: Some("smoke".into()), overrides: vec![] }, ..Default::default() };
+        let opts = CheckOptions {
+            resolve: archc::resolve::Options {
+                scale: Some("smoke".into()),
+                overrides: vec![],
+            },
+            ..Default::default()
+        };
         let c = check_clean(&m, &opts);
         let total = archc::analyze::count_params(c.graph.as_ref().expect("graph")).total;
-        assert!(total < 5_000_000, "{m}: smoke scale still has {total} parameters");
+        assert!(
+            total < 5_000_000,
+            "{m}: smoke scale still has {total} parameters"
+        );
     }
 }
 
 #[test]
 fn set_overrides_shrink_a_model() {
-    let opts = CheckOptions { resolve: archc::resolve::Options { scale: None, overrides: vec![("d".into(), "64".into()), ("layers".into(), "2".into()), ("heads".into(), "4".into())] }, ..Default::default() };
+    let opts = CheckOptions {
+        resolve: archc::resolve::Options {
+            scale: None,
+            overrides: vec![
+                ("d".into(), "64".into()),
+                ("layers".into(), "2".into()),
+                ("heads".into(), "4".into()),
+            ],
+        },
+        ..Default::default()
+    };
     let c = check_clean("models/gpt2-small.arch", &opts);
     let g = c.graph.expect("graph");
     // 50257*64 + 1024*64 + 2 blocks of (2*128 + 4*(64*64+64) + 2*(64*256) + 256 + 64) + ln_f 128
     let block = 2 * 128 + 4 * (64 * 64 + 64) + 64 * 256 + 256 + 256 * 64 + 64;
-    assert_eq!(archc::analyze::count_params(&g).total, 50257 * 64 + 1024 * 64 + 2 * block + 128);
+    assert_eq!(
+        archc::analyze::count_params(&g).total,
+        50257 * 64 + 1024 * 64 + 2 * block + 128
+    );
 }
 
 #[test]
@@ -91,7 +147,11 @@ fn ir_is_deterministic_and_round_trips() {
         let jb = serde_json::to_string(&archc::graph_to_ir(b.graph.as_ref().unwrap())).unwrap();
         assert_eq!(ja, jb, "{m}: IR differs between two runs");
         let back: archc::ir::Ir = serde_json::from_str(&ja).expect("IR reads back");
-        assert_eq!(serde_json::to_string(&back).unwrap(), ja, "{m}: IR does not round-trip");
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            ja,
+            "{m}: IR does not round-trip"
+        );
     }
 }
 
@@ -101,6 +161,10 @@ fn models_are_in_canonical_layout() {
         let src = read(&m);
         let (ast, errors) = archc::source_to_ast(&src);
         assert!(errors.is_empty());
-        assert_eq!(archc::fmt::ast_to_source(&ast, &src), src, "{m}: run `archc fmt {m}`");
+        assert_eq!(
+            archc::fmt::ast_to_source(&ast, &src),
+            src,
+            "{m}: run `archc fmt {m}`"
+        );
     }
 }

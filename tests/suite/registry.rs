@@ -29,7 +29,10 @@ fn every_code_has_a_page_whose_example_fails_with_it() {
 #[test]
 fn every_page_belongs_to_a_code() {
     for (code, _) in PAGES {
-        assert!(CODES.contains(code), "page {code} has no code in diag::CODES");
+        assert!(
+            CODES.contains(code),
+            "page {code} has no code in diag::CODES"
+        );
     }
     assert_eq!(PAGES.len(), CODES.len());
 }

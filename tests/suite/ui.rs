@@ -6,7 +6,9 @@ use crate::common::{check_bytes, header_options, render_all, root, unescape_byte
 use std::path::{Path, PathBuf};
 
 fn arch_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -20,11 +22,18 @@ fn arch_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Renders one UI file as the golden holds it.
 pub fn render_ui(path: &Path) -> String {
-    let rel = path.strip_prefix(root()).unwrap_or(path).display().to_string();
+    let rel = path
+        .strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string();
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let (src, checked) = check_bytes(&unescape_bytes(&text), &header_options(&text));
     let mut out = render_all(&checked.diagnostics, &rel, &src);
-    out.push_str(&format!("exit: {}\n", if checked.has_errors() { 1 } else { 0 }));
+    out.push_str(&format!(
+        "exit: {}\n",
+        if checked.has_errors() { 1 } else { 0 }
+    ));
     out
 }
 
@@ -44,9 +53,21 @@ fn ui_goldens() {
         }
         match std::fs::read_to_string(&golden) {
             Ok(want) if want == got => {}
-            Ok(want) => failures.push(format!("{}:\n--- want\n{want}\n--- got\n{got}", golden.display())),
-            Err(_) => failures.push(format!("{}: missing golden (run with BLESS=1)\n{got}", golden.display())),
+            Ok(want) => failures.push(format!(
+                "{}:\n--- want\n{want}\n--- got\n{got}",
+                golden.display()
+            )),
+            Err(_) => failures.push(format!(
+                "{}: missing golden (run with BLESS=1)\n{got}",
+                golden.display()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} UI tests differ:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} UI tests differ:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }

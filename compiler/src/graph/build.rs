@@ -73,6 +73,7 @@ impl Builder {
         }
         *prev = Some(n);
     }
+    #[allow(clippy::too_many_arguments)] // the chain state is threaded through explicitly
     fn blocks(
         &mut self,
         owner: &Owner,

@@ -14,9 +14,7 @@ pub fn resolve(
     depth: usize,
     errors: &mut Vec<Error>,
 ) -> Option<NodeIndex> {
-    let Some(first) = port.path.first() else {
-        return None;
-    };
+    let first = port.path.first()?;
     let Some(item) = items.list.iter().find(|i| &i.name == first) else {
         errors.push(Error::UnknownName {
             at: port.span,

@@ -418,7 +418,7 @@ fn attention(
     args.finish(errors);
     let heads = heads?;
     let kv_heads = kv.unwrap_or(Some(heads))?;
-    if heads % kv_heads != 0 {
+    if !heads.is_multiple_of(kv_heads) {
         errors.push(Error::KvHeadsDoNotDivide {
             at: call.span,
             kv_heads,
@@ -441,7 +441,7 @@ fn attention(
             hd
         }
         None => {
-            if width % heads != 0 {
+            if !width.is_multiple_of(heads) {
                 errors.push(Error::HeadsDoNotDivide {
                     at: call.span,
                     heads,
