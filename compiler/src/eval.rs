@@ -47,6 +47,12 @@ pub trait Scope {
 
 /// Evaluates a numeric or boolean expression.
 pub fn eval(e: &Expr, scope: &mut dyn Scope) -> Result<Value, Error> {
+    // Parameters defined by parameters recurse through here; grow the stack on the heap
+    // rather than trust the caller's thread (the depth itself is bounded by resolve).
+    stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || eval_inner(e, scope))
+}
+
+fn eval_inner(e: &Expr, scope: &mut dyn Scope) -> Result<Value, Error> {
     match &e.kind {
         ExprKind::Int(i) => Ok(Value::Int(*i)),
         ExprKind::Float(f) => Ok(Value::Float(*f)),

@@ -133,6 +133,12 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
         InputLocation::Pos(p) => p,
         InputLocation::Span((lo, _)) => lo,
     };
+    // For `item*`, pest reports where the repetition stopped; the furthest attempt is
+    // where the item really went wrong.
+    let at = e
+        .parse_attempts()
+        .map_or(at, |a| a.max_position.max(at))
+        .min(src.len());
     let mut expected: Vec<String> = Vec::new();
     if let Some(attempts) = e.parse_attempts() {
         for tok in attempts.expected_tokens() {
@@ -169,6 +175,15 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
     if expected.iter().any(|e| ops.contains(&e.as_str())) {
         expected.retain(|e| !ops.contains(&e.as_str()));
         expected.push("an operator".to_string());
+    }
+    // "an item" already names the keywords and attributes.
+    if expected.iter().any(|e| e.starts_with("an item")) {
+        let kws: Vec<String> = ITEM_KEYWORDS
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .chain(["`#`".to_string(), "`#!`".to_string()])
+            .collect();
+        expected.retain(|e| !kws.contains(e));
     }
     expected.sort();
     expected.dedup();
@@ -559,7 +574,7 @@ fn arith(cx: &mut Cx, p: Pair<Rule>) -> Expr {
     let span = cx.span(&p);
     let parts = p.into_inner();
     // A left-deep tree of 100,000 `+` would overflow the stack when walked or dropped.
-    if parts.len() > 2 * MAX_OPERATORS {
+    if parts.len() > 2 * MAX_OPERATORS + 1 {
         cx.errors.push(Error::TooDeep {
             at: span,
             limit: MAX_OPERATORS,

@@ -71,7 +71,7 @@ pub fn unescape_bytes(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() + 0 {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() {
             if let Ok(v) = u8::from_str_radix(&text[i + 2..i + 4], 16) {
                 out.push(v);
                 i += 4;

@@ -4,4 +4,5 @@ mod common;
 mod counts;
 mod models;
 mod registry;
+mod robustness;
 mod ui;

@@ -28,6 +28,8 @@ pub struct ItemPorts {
 
 pub struct Items {
     pub list: Vec<ItemPorts>,
+    /// Name -> position in `list` (filled once every item is in).
+    pub index: std::collections::HashMap<String, usize>,
 }
 
 struct Builder {
@@ -106,7 +108,10 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
     let mut b = Builder {
         g: Graph::default(),
     };
-    let mut items = Items { list: Vec::new() };
+    let mut items = Items {
+        list: Vec::new(),
+        index: Default::default(),
+    };
     let mut embeddings: Vec<(String, NodeIndex)> = Vec::new();
     let mut heads = Vec::new();
 
@@ -152,7 +157,11 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             embeddings.push((s.name.clone(), n));
         }
         if let Some((len, span)) = &s.positions {
-            let dim = s.embed.as_ref().map_or(0, |e| e.0.dim);
+            let dim = match (&s.embed, &s.kind) {
+                (Some(e), _) => e.0.dim,
+                (None, StemKind::Features { dim, .. }) => *dim,
+                (None, _) => 0,
+            };
             let n = b.node(
                 format!("{}.positions", s.name),
                 &owner,
@@ -394,6 +403,12 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
         });
     }
 
+    items.index = items
+        .list
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.name.clone(), i))
+        .collect();
     // Cross-item edges.
     let mut pending_expect: Vec<(NodeIndex, u64, Span, String)> = Vec::new();
     for i in 0..items.list.len() {

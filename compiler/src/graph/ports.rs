@@ -15,7 +15,7 @@ pub fn resolve(
     errors: &mut Vec<Error>,
 ) -> Option<NodeIndex> {
     let first = port.path.first()?;
-    let Some(item) = items.list.iter().find(|i| &i.name == first) else {
+    let Some(item) = items.index.get(first).map(|&i| &items.list[i]) else {
         errors.push(Error::UnknownName {
             at: port.span,
             name: first.clone(),
@@ -69,11 +69,11 @@ pub fn resolve(
         Ref::Node(n) => Some(n),
         Ref::FromOf(i) => {
             let from = items.list[i].from.first()?;
-            if depth > items.list.len() {
-                errors.push(Error::Cycle {
+            if depth > crate::parse::MAX_NESTING {
+                // Aliases of aliases this deep (or in a ring) are refused, not followed.
+                errors.push(Error::TooDeep {
                     at: port.span,
-                    members: vec![items.list[i].name.clone()],
-                    spans: vec![from.span],
+                    limit: crate::parse::MAX_NESTING,
                 });
                 return None;
             }

@@ -57,6 +57,11 @@ pub fn instantiate_list(
             }
             _ => (seg, Some(1)),
         };
+        if let Some(c) = as_call(callee).filter(|c| defs.contains_key(c.name.name.as_str())) {
+            if !used.contains(&c.name.name) {
+                used.push(c.name.name.clone());
+            }
+        }
         let Some(count) = count else { continue };
         if *total + count > MAX_BLOCKS {
             errors.push(Error::TooManyBlocks {

@@ -19,6 +19,8 @@ pub struct Ctx<'a, 'p> {
     defs: HashMap<&'a str, BlockDef<'a>>,
     used_defs: Vec<String>,
     total_blocks: u64,
+    /// (name, kind) of every stem item, including those that failed to resolve.
+    stem_kinds: Vec<(String, String)>,
 }
 
 /// The name an item is known by (for lint attributes and duplicates).
@@ -46,6 +48,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
             defs: HashMap::new(),
             used_defs: Vec::new(),
             total_blocks: 0,
+            stem_kinds: Vec::new(),
         }
     }
 
@@ -89,8 +92,9 @@ impl<'a, 'p> Ctx<'a, 'p> {
                 )),
                 _ => None,
             };
+            let is_trunk = matches!(item.kind, ItemKind::Trunk { .. });
             if let Some((n, span)) = named {
-                if let Some(first) = names.get(&n) {
+                if let (Some(first), false) = (names.get(&n), is_trunk && model.trunk.is_some()) {
                     errors.push(Error::Duplicate {
                         at: span,
                         first: *first,
@@ -103,6 +107,8 @@ impl<'a, 'p> Ctx<'a, 'p> {
             }
             match &item.kind {
                 ItemKind::Stem { name, kind, body } => {
+                    self.stem_kinds
+                        .push((name.name.clone(), kind.name.name.clone()));
                     if let Some(s) = self.stem(&name.name, name.span, kind, body.as_ref(), errors) {
                         model.stems.push(s);
                     }
@@ -776,14 +782,8 @@ pub const MAX_LOOP_STEPS: i64 = 1024;
 fn call_of(e: &Expr, expected_name: &str, example: &str, errors: &mut Vec<Error>) -> Option<Call> {
     match as_call(e) {
         Some(c) if expected_name.is_empty() || c.name.name == expected_name => Some(c),
-        Some(c) => {
-            errors.push(Error::UnknownOption {
-                at: c.name.span,
-                found: c.name.name.clone(),
-                what: "layer",
-                choices: vec![],
-                suggestion: Some(expected_name.to_string()),
-            });
+        Some(_) => {
+            errors.push(eval::wrong(e, example));
             None
         }
         None => {
@@ -1040,6 +1040,8 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
                     needs,
                     suggestion: None,
                 }),
+                // A stem that failed to resolve was reported already.
+                None if ctx.stem_kinds.iter().any(|(n, _)| n == t) => {}
                 None => errors.push(Error::TargetWithoutStem {
                     at: *at,
                     target: t.clone(),
@@ -1047,6 +1049,7 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
                     suggestion: did_you_mean(t, stems.iter().map(|s| s.0.as_str())),
                 }),
             },
+            None if ctx.stem_kinds.len() != stems.len() => {}
             None => {
                 let matching: Vec<&(String, &str)> = stems.iter().filter(|s| s.1 == needs).collect();
                 match matching.as_slice() {

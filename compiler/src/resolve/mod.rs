@@ -14,6 +14,9 @@ use crate::span::Span;
 use crate::suggest::did_you_mean;
 use std::collections::{BTreeMap, HashMap};
 
+/// Parameters defined by parameters defined by ...: at most this deep (evaluation recurses).
+pub const MAX_PARAM_CHAIN: usize = 256;
+
 /// How to instantiate a file: which scale, which `--set` overrides.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -259,6 +262,19 @@ impl<'a> Params<'a> {
                             .map(Value::Float)
                     }),
             };
+            let integer_like = t
+                .trim_start_matches('-')
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '_')
+                && !t.is_empty();
+            if integer_like && !matches!(value, Some(Value::Int(_))) {
+                errors.push(Error::BadOverride {
+                    name: name.clone(),
+                    reason: format!("`{t}` does not fit in a 64-bit integer"),
+                    suggestion: None,
+                });
+                continue;
+            }
             match value {
                 Some(v) => {
                     self.overridden.insert(name.clone(), v);
@@ -296,6 +312,13 @@ impl Scope for Params<'_> {
                 at: def_span,
                 name: name.to_string(),
                 chain,
+            });
+        }
+        // A chain of parameters each defined by the next is evaluated recursively.
+        if self.stack.len() >= MAX_PARAM_CHAIN {
+            return Err(Error::TooDeep {
+                at: def_span,
+                limit: MAX_PARAM_CHAIN,
             });
         }
         let expr = self.scaled.get(name).copied().unwrap_or(def);
