@@ -197,7 +197,7 @@ fn main() {
         println!(
             "|----------|-------:|--------------:|-------------:|---------------:|-------------:|"
         );
-        for (variant, n, [a, b, c, d]) in stage_rows {
+        for (variant, n, [a, b, c, d]) in stage_rows.iter().copied() {
             println!(
                 "| {variant:<8} | {n:>6} | {:>13.3} | {:>12.3} | {:>14.3} | {:>12.3} |",
                 ms(a),
@@ -205,6 +205,36 @@ fn main() {
                 ms(c),
                 ms(d)
             );
+        }
+        // Linearity per stage: a stage can grow faster than the total while a faster-
+        // growing stage is still small next to a linear one.
+        println!("\nper-block time at N=10000 / at N=100, per stage (> 2 means superlinear):\n");
+        for variant in ["distinct", "repeat"] {
+            let row = |n: usize| {
+                stage_rows
+                    .iter()
+                    .find(|r| r.0 == variant && r.1 == n)
+                    .map(|r| r.2)
+                    .expect("stage row")
+            };
+            let (lo, hi) = (row(100), row(10_000));
+            let names = [
+                "source_to_ast",
+                "ast_to_model",
+                "model_to_graph",
+                "graph_checks",
+            ];
+            let parts: Vec<String> = (0..4)
+                .map(|i| {
+                    let g = (ms(hi[i]) / 10_000.0) / (ms(lo[i]) / 100.0);
+                    format!(
+                        "{} {g:.2}{}",
+                        names[i],
+                        if g > 2.0 { " (SUPERLINEAR)" } else { "" }
+                    )
+                })
+                .collect();
+            println!("- {variant}: {}", parts.join(", "));
         }
     }
 }
