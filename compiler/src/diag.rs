@@ -25,13 +25,17 @@ pub enum Error {
         at: Span,
         expected: Vec<String>,
         found: Option<String>,
+        /// A bracket left open at the end of the text (often the real cause).
+        unclosed: Option<Span>,
     },
     InvalidUtf8 {
         at: Span,
     },
+    /// `what`: what is too deep or too long ("brackets nested", ...).
     TooDeep {
         at: Span,
         limit: usize,
+        what: &'static str,
     },
     NumberTooLarge {
         at: Span,
@@ -88,10 +92,17 @@ pub enum Error {
         at: Span,
         name: String,
     },
+    /// `item`: the item the attribute sits on (`None` at file level).
     UnknownLint {
         at: Span,
         name: String,
         suggestion: Option<String>,
+        item: Option<String>,
+    },
+    MissingBlockArg {
+        at: Span,
+        block: String,
+        arg: String,
     },
     MultipleTrunks {
         at: Span,
@@ -111,20 +122,24 @@ pub enum Error {
         lhs: i64,
         rhs: i64,
     },
+    /// `zero_ok`: 0 is fine (a loss weight), negative is not.
     NotPositive {
         at: Span,
         what: String,
         value: String,
+        zero_ok: bool,
     },
     ParamCycle {
         at: Span,
         name: String,
         chain: Vec<String>,
     },
+    /// `scale`: the name is a scale (`--smoke`, `--scale`), not a parameter.
     BadOverride {
         name: String,
         reason: String,
         suggestion: Option<String>,
+        scale: bool,
     },
 
     // ---- A03xx: width flow ----
@@ -204,6 +219,7 @@ pub enum Error {
         head: Span,
         head_name: String,
         objective: Span,
+        objective_name: &'static str,
     },
     BadScales {
         at: Span,
@@ -216,10 +232,14 @@ pub enum Error {
         head: String,
         kind: String,
     },
+    /// `target` is empty when none was written; `found_kind` is set when the target is a
+    /// stem of another kind; `candidates` when several stems would fit.
     TargetWithoutStem {
         at: Span,
         target: String,
         needs: &'static str,
+        found_kind: Option<&'static str>,
+        candidates: Vec<String>,
         suggestion: Option<String>,
     },
     ObjectiveMismatch {
@@ -236,6 +256,10 @@ pub enum Error {
         text_head_name: String,
         consumer: Span,
         consumer_name: String,
+        /// The item the consumer belongs to (its lint attributes apply first).
+        consumer_item: String,
+        /// The text head already owns blocks (so the fix is to read before them).
+        text_head_has_blocks: bool,
         value: Span,
         value_name: String,
         allowed: Option<Span>,
@@ -323,6 +347,7 @@ impl Error {
             UnusedHead { .. } => "A0108",
             UnusedBlock { .. } => "A0109",
             UnknownLint { .. } => "A0110",
+            MissingBlockArg { .. } => "A0104",
             MultipleTrunks { .. } => "A0111",
             Overflow { .. } => "A0201",
             DivisionByZero { .. } => "A0202",
@@ -396,7 +421,10 @@ impl Error {
             | UnknownOption { at, .. }
             | UnusedStem { at, .. }
             | UnusedHead { at, .. } => *at,
-            UnusedBlock { at, .. } | UnknownLint { at, .. } | MultipleTrunks { at, .. } => *at,
+            UnusedBlock { at, .. }
+            | UnknownLint { at, .. }
+            | MissingBlockArg { at, .. }
+            | MultipleTrunks { at, .. } => *at,
             Overflow { at, .. }
             | DivisionByZero { at }
             | InexactDivision { at, .. }

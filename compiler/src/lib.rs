@@ -113,6 +113,21 @@ pub fn check_source(src: &str, opts: &CheckOptions) -> Checked {
 }
 
 fn finish(mut out: Checked) -> Checked {
+    // One report per cycle, however many of its members found it.
+    let mut cycles: Vec<Vec<String>> = Vec::new();
+    out.diagnostics.retain(|d| match &d.error {
+        Error::Cycle { members, .. } => {
+            let mut key = members.clone();
+            key.sort();
+            if cycles.contains(&key) {
+                false
+            } else {
+                cycles.push(key);
+                true
+            }
+        }
+        _ => true,
+    });
     out.diagnostics
         .sort_by_key(|d| (d.error.primary_span().lo, d.error.code()));
     out
@@ -121,31 +136,46 @@ fn finish(mut out: Checked) -> Checked {
 /// Sets each diagnostic's severity from the lint attributes that cover it.
 fn apply_lints(model: &model::Model, errors: Vec<Error>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for error in errors {
-        let item = match &error {
+    for mut error in errors {
+        let Some(lint) = error.lint() else {
+            out.push(Diagnostic {
+                severity: error.default_severity(),
+                error,
+            });
+            continue;
+        };
+        // The most specific attribute wins: the item that triggers the lint, then (for a
+        // shared latent) the text head, then the file.
+        let items: Vec<&str> = match &error {
             Error::UnusedStem { name, .. }
             | Error::UnusedHead { name, .. }
-            | Error::UnusedBlock { name, .. } => Some(name.as_str()),
-            _ => None,
+            | Error::UnusedBlock { name, .. } => vec![name],
+            Error::UnknownLint { item, .. } => item.iter().map(String::as_str).collect(),
+            Error::OutputLatentShared {
+                consumer_item,
+                text_head_name,
+                ..
+            } => vec![consumer_item, text_head_name],
+            _ => Vec::new(),
         };
-        let mut severity = error.default_severity();
-        if let (Some(lint), false) = (
-            error.lint(),
-            matches!(
-                error,
-                Error::OutputLatentShared {
-                    allowed: Some(_),
-                    ..
+        let attr = items
+            .iter()
+            .find_map(|i| model.item_lint(lint, i))
+            .or_else(|| model.file_lint(lint))
+            .map(|a| (a.level, a.span));
+        let severity = match attr {
+            // An allowed latent sharing is still reported, as a warning naming the allow.
+            Some((LintLevel::Allow, span)) => match &mut error {
+                Error::OutputLatentShared { allowed, .. } => {
+                    *allowed = Some(span);
+                    Severity::Warning
                 }
-            ),
-        ) {
-            match model.lint_level(lint, item).map(|a| a.level) {
-                Some(LintLevel::Allow) => continue,
-                Some(LintLevel::Warn) => severity = Severity::Warning,
-                Some(LintLevel::Deny) => severity = Severity::Error,
-                None => {}
-            }
-        }
+                _ => continue,
+            },
+            Some((LintLevel::Warn, _)) => Severity::Warning,
+            Some((LintLevel::Deny, _)) => Severity::Error,
+            None => error.default_severity(),
+        };
         out.push(Diagnostic { error, severity });
     }
     out

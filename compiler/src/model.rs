@@ -397,19 +397,19 @@ pub struct Model {
 }
 
 impl Model {
-    /// The level a lint has for an item (item attribute first, then the file's).
-    pub fn lint_level(&self, lint: Lint, item: Option<&str>) -> Option<&LintAttr> {
-        let on_item = item.and_then(|name| {
-            self.lints
-                .iter()
-                .rev()
-                .find(|a| a.lint == lint && a.item.as_deref() == Some(name))
-        });
-        on_item.or_else(|| {
-            self.lints
-                .iter()
-                .rev()
-                .find(|a| a.lint == lint && a.item.is_none())
-        })
+    /// The last attribute setting `lint` on the item called `item`.
+    pub fn item_lint(&self, lint: Lint, item: &str) -> Option<&LintAttr> {
+        self.lints
+            .iter()
+            .rev()
+            .find(|a| a.lint == lint && a.item.as_deref() == Some(item))
+    }
+
+    /// The last file-level (`#![...]`) attribute setting `lint`.
+    pub fn file_lint(&self, lint: Lint) -> Option<&LintAttr> {
+        self.lints
+            .iter()
+            .rev()
+            .find(|a| a.lint == lint && a.item.is_none())
     }
 }

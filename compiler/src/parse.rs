@@ -30,7 +30,9 @@ pub fn source_to_ast(src: &str) -> (Ast, Vec<Error>) {
     if let Some(err) = check_nesting(src) {
         return (Ast::default(), vec![err]);
     }
-    pest::set_error_detail(true);
+    // Error detail (what was expected where) costs about half the parse time, so a clean
+    // file is parsed without it, and a broken one parsed again with it. It is a global
+    // switch: it is only ever turned on, so a parse on another thread never loses it.
     match ArchParser::parse(Rule::file, src) {
         Ok(mut pairs) => {
             let mut errors = Vec::new();
@@ -38,7 +40,11 @@ pub fn source_to_ast(src: &str) -> (Ast, Vec<Error>) {
             let ast = file_to_ast(file, 0, &mut errors);
             (ast, errors)
         }
-        Err(first) => recover(src, first),
+        Err(plain) => {
+            pest::set_error_detail(true);
+            let detailed = ArchParser::parse(Rule::file, src).err();
+            recover(src, detailed.unwrap_or(plain))
+        }
     }
 }
 
@@ -93,6 +99,35 @@ fn item_starts(src: &str) -> Vec<usize> {
     starts
 }
 
+/// The innermost bracket still open at the end of the text, if any.
+fn unclosed_bracket(src: &str) -> Option<Span> {
+    let mut open: Vec<usize> = Vec::new();
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => open.push(i),
+            b')' | b']' | b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.last().map(|&i| Span::new(i, i + 1))
+}
+
 fn check_nesting(src: &str) -> Option<Error> {
     let mut depth = 0usize;
     let bytes = src.as_bytes();
@@ -116,6 +151,7 @@ fn check_nesting(src: &str) -> Option<Error> {
                     return Some(Error::TooDeep {
                         at: Span::new(i, i + 1),
                         limit: MAX_NESTING,
+                        what: "brackets nested",
                     });
                 }
             }
@@ -147,6 +183,9 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
             let noise = token.trim().is_empty()
                 || token == "//"
                 || token == "BUILTIN_RULE"
+                // `_` starts a name and `"` a string: "a name"/"an expression" say it.
+                || token == "_"
+                || token == "\""
                 || (token.contains("..") && token != "..")
                 || token.chars().all(|c| c.is_ascii_uppercase());
             if !noise {
@@ -205,10 +244,21 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
         .chars()
         .next()
         .map_or(0, |c| if c == '\n' { 0 } else { c.len_utf8() });
+    // At the end of the text there is nothing to underline: point at the last character.
+    let (at, len) = if at >= src.len() {
+        let last = src.trim_end().char_indices().last().map_or(0, |(i, _)| i);
+        (last, src[last..].chars().next().map_or(0, char::len_utf8))
+    } else {
+        (at, len)
+    };
+    let unclosed = unclosed_bracket(src)
+        .filter(|s| s.lo < at)
+        .map(|s| s.shifted(base));
     Error::Syntax {
         at: Span::new(base + at, base + at + len),
         expected,
         found,
+        unclosed,
     }
 }
 
@@ -475,6 +525,8 @@ fn expr(cx: &mut Cx, p: Pair<Rule>) -> Expr {
             match (it.next(), it.next()) {
                 (Some(_x), Some(rhs)) => {
                     let rhs = expr(cx, rhs);
+                    // From the operands: the pair's own span ends after trailing whitespace.
+                    let span = lhs.span.to(rhs.span);
                     Expr {
                         kind: ExprKind::Repeat(Box::new(lhs), Box::new(rhs)),
                         span,
@@ -489,6 +541,8 @@ fn expr(cx: &mut Cx, p: Pair<Rule>) -> Expr {
             match (it.next(), it.next()) {
                 (Some(_), Some(rhs)) => {
                     let rhs = expr(cx, rhs);
+                    // From the operands: the pair's own span ends after trailing whitespace.
+                    let span = lhs.span.to(rhs.span);
                     Expr {
                         kind: ExprKind::Range(Box::new(lhs), Box::new(rhs)),
                         span,
@@ -578,6 +632,7 @@ fn arith(cx: &mut Cx, p: Pair<Rule>) -> Expr {
         cx.errors.push(Error::TooDeep {
             at: span,
             limit: MAX_OPERATORS,
+            what: "operators in one expression",
         });
         return Expr {
             kind: ExprKind::Error,

@@ -29,20 +29,32 @@ pub fn did_you_mean<'a>(
     best.map(|(_, c)| c.to_string())
 }
 
+/// Edit distance where swapping two neighbouring letters is one edit (optimal string
+/// alignment), so `haeds` is close to `heads`.
 fn levenshtein(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
+    }
     for i in 1..=a.len() {
-        cur[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            let mut best = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = best;
         }
-        std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    d[a.len() * w + b.len()]
 }
 
 #[cfg(test)]
@@ -57,6 +69,11 @@ mod tests {
         );
         assert_eq!(did_you_mean("lm", ["image", "text"]), None);
         assert_eq!(did_you_mean("trnk", ["trunk"]), Some("trunk".into()));
+        assert_eq!(
+            did_you_mean("haeds", ["heads", "hidden"]),
+            Some("heads".into())
+        );
+        assert_eq!(did_you_mean("widht", ["width"]), Some("width".into()));
         assert_eq!(did_you_mean(&"a".repeat(100), ["a"]), None);
     }
 }

@@ -20,6 +20,16 @@ fn a_parameter_chain_just_under_the_limit_evaluates() {
 }
 
 #[test]
+fn a_parameter_chain_over_the_limit_is_a_diagnostic() {
+    let n = archc::resolve::MAX_PARAM_CHAIN + 1;
+    let mut src: String = (0..n)
+        .map(|i| format!("param p{i} = p{} + 1\n", i + 1))
+        .collect();
+    src.push_str(&format!("param p{n} = 1\n"));
+    assert_eq!(codes(&src), vec!["A0003"]);
+}
+
+#[test]
 fn deep_nesting_and_long_expressions_are_diagnostics() {
     assert_eq!(
         codes(&format!(

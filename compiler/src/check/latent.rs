@@ -3,8 +3,7 @@
 //! MLP layers and aliases pass it through unchanged; only a transformer block (or a
 //! stem turning data into hidden states) makes a new value.
 
-use crate::ast::LintLevel;
-use crate::diag::{Error, Lint};
+use crate::diag::Error;
 use crate::graph::{ArchGraph, NodeKind, Owner};
 use crate::model::{HeadKind, Model};
 use petgraph::stable_graph::NodeIndex;
@@ -23,7 +22,7 @@ pub fn identity(g: &ArchGraph, mut n: NodeIndex) -> NodeIndex {
     n
 }
 
-pub fn check(model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
+pub fn check(_model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
     let text_heads: Vec<&str> = g
         .heads
         .iter()
@@ -69,21 +68,19 @@ pub fn check(model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
                 .span
                 .or_else(|| entry_span(g, src, &node.owner))
                 .unwrap_or(node.span);
-            let level = model
-                .lint_level(Lint::OutputLatentSharing, Some(&consumer_item))
-                .or_else(|| model.lint_level(Lint::OutputLatentSharing, Some(&head.name)));
-            let allowed = level
-                .filter(|a| a.level == LintLevel::Allow)
-                .map(|a| a.span);
             let value = &g.graph[id];
             errors.push(Error::OutputLatentShared {
                 text_head: head.span,
                 text_head_name: head.name.clone(),
                 consumer,
                 consumer_name: describe_consumer(node),
+                consumer_item,
+                // The latent comes out of the text head's own block: it has blocks.
+                text_head_has_blocks: value.owner == Owner::Head(head.name.clone()),
                 value: value.span,
                 value_name: value.path.clone(),
-                allowed,
+                // Lint levels (allow/warn/deny) are applied in one place: `apply_lints`.
+                allowed: None,
             });
         }
     }
@@ -96,6 +93,7 @@ fn own_text(owner: &Owner, text_heads: &[&str]) -> bool {
 fn describe_consumer(node: &crate::graph::Node) -> String {
     match &node.owner {
         Owner::Loop(n) => format!("loop `{n}`"),
+        owner if owner.name() == node.path => owner.describe(),
         owner => format!("{} (at `{}`)", owner.describe(), node.path),
     }
 }

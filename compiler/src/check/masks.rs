@@ -31,6 +31,7 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
                     head: h.span,
                     head_name: h.name.clone(),
                     objective: obj.span,
+                    objective_name: obj.kind.name(),
                 });
             }
         }

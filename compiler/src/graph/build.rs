@@ -23,7 +23,6 @@ pub struct ItemPorts {
     pub from: Vec<PortRef>,
     /// Only a features stem may read a port; the rows it expects.
     pub expects: Option<u64>,
-    pub span: Span,
 }
 
 pub struct Items {
@@ -206,7 +205,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             first,
             from: s.from.clone().into_iter().collect(),
             expects,
-            span: s.span,
         });
     }
 
@@ -224,7 +222,7 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
         });
         let stems = from.iter().map(PortRef::text).collect();
         let merge = b.node(
-            format!("{}.merge", t.name),
+            format!("{}.in", t.name),
             &owner,
             NodeKind::Merge { stems },
             "S",
@@ -249,7 +247,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             first,
             from,
             expects: None,
-            span: t.span,
         });
     }
 
@@ -345,7 +342,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             first,
             from: vec![h.from.clone()],
             expects: None,
-            span: h.span,
         });
     }
 
@@ -379,7 +375,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             first: Some(n),
             from: vec![l.from.clone()],
             expects: None,
-            span: l.span,
         });
     }
     for a in &model.aliases {
@@ -399,7 +394,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             first: Some(n),
             from: vec![a.target.clone()],
             expects: None,
-            span: a.span,
         });
     }
 
@@ -418,14 +412,14 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             items.list[i].expects,
         );
         for port in &from {
-            let Some(src) = super::ports::resolve(&items, port, 0, &mut errors) else {
+            let Some(src) = super::ports::resolve(&items, port, &mut errors) else {
                 continue;
             };
             if let Some(dst) = first {
                 b.data(src, dst, Some(port.span));
             }
             if let Some(dim) = expects {
-                pending_expect.push((src, dim, items.list[i].span, items.list[i].name.clone()));
+                pending_expect.push((src, dim, port.span, items.list[i].name.clone()));
             }
         }
     }
@@ -433,8 +427,8 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
     // Loops: a node reading the source, and a back edge to the target.
     let mut loop_targets = Vec::new();
     for l in &model.loops {
-        let src = super::ports::resolve(&items, &l.from, 0, &mut errors);
-        let dst = super::ports::resolve(&items, &l.to, 0, &mut errors);
+        let src = super::ports::resolve(&items, &l.from, &mut errors);
+        let dst = super::ports::resolve(&items, &l.to, &mut errors);
         let (Some(src), Some(dst)) = (src, dst) else {
             continue;
         };
@@ -497,7 +491,7 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
     for (h, projection, latent, _idx) in heads {
         let latent = match latent {
             Ref::Node(n) => Some(n),
-            Ref::FromOf(_) => super::ports::resolve(&items, &h.from, 0, &mut Vec::new()),
+            Ref::FromOf(_) => super::ports::resolve(&items, &h.from, &mut Vec::new()),
         };
         graph.heads.push(HeadInfo {
             name: h.name.clone(),

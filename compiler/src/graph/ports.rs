@@ -6,12 +6,17 @@ use crate::model::PortRef;
 use crate::suggest::did_you_mean;
 use petgraph::stable_graph::NodeIndex;
 
-/// Resolves a port to the node whose output it names. `depth` guards alias chains that
-/// point at each other (reported as a cycle by the caller's second visit).
-pub fn resolve(
+/// Resolves a port to the node whose output it names.
+pub fn resolve(items: &Items, port: &PortRef, errors: &mut Vec<Error>) -> Option<NodeIndex> {
+    resolve_via(items, port, &mut Vec::new(), errors)
+}
+
+/// `visiting`: the items whose `from:` is being followed (a head with no layers reading
+/// its own output comes back to itself: a cycle, not a value).
+fn resolve_via(
     items: &Items,
     port: &PortRef,
-    depth: usize,
+    visiting: &mut Vec<usize>,
     errors: &mut Vec<Error>,
 ) -> Option<NodeIndex> {
     let first = port.path.first()?;
@@ -69,15 +74,33 @@ pub fn resolve(
         Ref::Node(n) => Some(n),
         Ref::FromOf(i) => {
             let from = items.list[i].from.first()?;
-            if depth > crate::parse::MAX_NESTING {
-                // Aliases of aliases this deep (or in a ring) are refused, not followed.
-                errors.push(Error::TooDeep {
-                    at: port.span,
-                    limit: crate::parse::MAX_NESTING,
+            if let Some(pos) = visiting.iter().position(|&v| v == i) {
+                let ring = &visiting[pos..];
+                errors.push(Error::Cycle {
+                    at: from.span,
+                    members: ring
+                        .iter()
+                        .map(|&v| format!("`{}`", items.list[v].name))
+                        .collect(),
+                    spans: ring
+                        .iter()
+                        .filter_map(|&v| items.list[v].from.first().map(|f| f.span))
+                        .collect(),
                 });
                 return None;
             }
-            resolve(items, from, depth + 1, errors)
+            if visiting.len() > crate::parse::MAX_NESTING {
+                errors.push(Error::TooDeep {
+                    at: port.span,
+                    limit: crate::parse::MAX_NESTING,
+                    what: "ports defined by ports without a layer between",
+                });
+                return None;
+            }
+            visiting.push(i);
+            let found = resolve_via(items, from, visiting, errors);
+            visiting.pop();
+            found
         }
     }
 }

@@ -79,7 +79,11 @@ pub fn infer_widths(graph: &mut ArchGraph, model: &Model, errors: &mut Vec<Error
                         producer: p.span,
                         producer_name: format!("`{}`", p.path),
                         producer_width: p.width,
-                        consumer: span.unwrap_or(graph.graph[n].span),
+                        // A block is blamed where it is instantiated; anything else where it reads.
+                        consumer: match graph.graph[n].kind {
+                            NodeKind::Block(_) => graph.graph[n].span,
+                            _ => span.unwrap_or(graph.graph[n].span),
+                        },
                         consumer_name: consumer.clone(),
                         consumer_width: want,
                     });
@@ -94,22 +98,12 @@ pub fn infer_widths(graph: &mut ArchGraph, model: &Model, errors: &mut Vec<Error
             NodeKind::Adapter { mlp, .. } | NodeKind::Mlp { mlp, .. } => mlp.out,
             NodeKind::Merge { .. } => {
                 let w = trunk_width.or(in_width).unwrap_or(0);
-                expect(
-                    graph,
-                    w,
-                    format!("`{path}` (the trunk's input, width {w})"),
-                    errors,
-                );
+                expect(graph, w, format!("`{path}` (the trunk's input)"), errors);
                 w
             }
             NodeKind::Block(b) => {
                 let w = b.width;
-                expect(
-                    graph,
-                    w,
-                    format!("`{path}` (a `{}` block of width {w})", b.def),
-                    errors,
-                );
+                expect(graph, w, format!("`{path}` (a `{}` block)", b.def), errors);
                 w
             }
             NodeKind::Norm(_) | NodeKind::Alias | NodeKind::Loop { .. } => in_width.unwrap_or(0),

@@ -8,11 +8,11 @@ use crate::eval::{self, Scope, Value};
 use crate::model::*;
 use crate::span::Span;
 use crate::suggest::did_you_mean;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// More blocks than this in one model is refused (a typo like `x 1000000000` must not
 /// allocate a billion specs).
-pub const MAX_BLOCKS: u64 = 1_000_000;
+pub const MAX_BLOCKS: u64 = 100_000;
 
 pub struct BlockDef<'a> {
     pub name: &'a Ident,
@@ -31,7 +31,30 @@ impl Scope for BlockScope<'_, '_> {
     fn lookup(&mut self, name: &str, at: Span) -> Result<Value, Error> {
         match self.args.get(name) {
             Some(v) => Ok(*v),
-            None => self.params.lookup(name, at),
+            None => self.params.lookup(name, at).map_err(|e| match e {
+                // Inside a block body, the block's own arguments are candidates too.
+                Error::UnknownName {
+                    at,
+                    name,
+                    what,
+                    suggestion,
+                } => {
+                    let args = self.args.keys().map(String::as_str);
+                    let suggestion =
+                        did_you_mean(&name, args.chain(self.params.names())).or(suggestion);
+                    Error::UnknownName {
+                        at,
+                        name,
+                        what: if what == "parameter" {
+                            "parameter or block argument"
+                        } else {
+                            what
+                        },
+                        suggestion,
+                    }
+                }
+                e => e,
+            }),
         }
     }
 }
@@ -40,7 +63,7 @@ impl Scope for BlockScope<'_, '_> {
 pub fn instantiate_list(
     e: &Expr,
     defs: &HashMap<&str, BlockDef>,
-    used: &mut Vec<String>,
+    used: &mut HashSet<String>,
     total: &mut u64,
     params: &mut Params,
     errors: &mut Vec<Error>,
@@ -58,17 +81,19 @@ pub fn instantiate_list(
             _ => (seg, Some(1)),
         };
         if let Some(c) = as_call(callee).filter(|c| defs.contains_key(c.name.name.as_str())) {
-            if !used.contains(&c.name.name) {
-                used.push(c.name.name.clone());
-            }
+            used.insert(c.name.name.clone());
         }
         let Some(count) = count else { continue };
-        if *total + count > MAX_BLOCKS {
-            errors.push(Error::TooManyBlocks {
-                at: seg.span,
-                count: (*total + count) as u128,
-                limit: MAX_BLOCKS,
-            });
+        if total.saturating_add(count) > MAX_BLOCKS {
+            // Reported once per model: after that the total stays past the limit.
+            if *total <= MAX_BLOCKS {
+                errors.push(Error::TooManyBlocks {
+                    at: seg.span,
+                    count: (*total as u128) + (count as u128),
+                    limit: MAX_BLOCKS,
+                });
+            }
+            *total = u64::MAX;
             return out;
         }
         *total += count;
@@ -88,7 +113,7 @@ pub fn instantiate_list(
 pub fn instantiate(
     callee: &Expr,
     defs: &HashMap<&str, BlockDef>,
-    used: &mut Vec<String>,
+    used: &mut HashSet<String>,
     params: &mut Params,
     errors: &mut Vec<Error>,
 ) -> Option<BlockSpec> {
@@ -108,9 +133,7 @@ pub fn instantiate(
         });
         return None;
     };
-    if !used.contains(&def.name.name) {
-        used.push(def.name.name.clone());
-    }
+    used.insert(def.name.name.clone());
     // Bind arguments: named, or positional in the definition's order.
     let mut args: HashMap<String, Value> = HashMap::new();
     let mut ok = true;
@@ -174,14 +197,10 @@ pub fn instantiate(
                 }
             },
             None => {
-                errors.push(Error::MissingKey {
+                errors.push(Error::MissingBlockArg {
                     at: call.span,
-                    key: "a block argument",
-                    item: format!(
-                        "block `{}` (argument `{}` has no default)",
-                        def.name.name, p.name.name
-                    ),
-                    example: "decoder(width = 512)",
+                    block: def.name.name.clone(),
+                    arg: p.name.name.clone(),
                 });
                 ok = false;
             }
@@ -342,6 +361,7 @@ pub fn positive_float(
             at: e.span,
             what: what.to_string(),
             value: format!("{f:?}"),
+            zero_ok: false,
         });
         return None;
     }

@@ -17,7 +17,7 @@ pub struct Ctx<'a, 'p> {
     ast: &'a Ast,
     params: &'p mut Params<'a>,
     defs: HashMap<&'a str, BlockDef<'a>>,
-    used_defs: Vec<String>,
+    used_defs: std::collections::HashSet<String>,
     total_blocks: u64,
     /// (name, kind) of every stem item, including those that failed to resolve.
     stem_kinds: Vec<(String, String)>,
@@ -46,7 +46,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
             ast,
             params,
             defs: HashMap::new(),
-            used_defs: Vec::new(),
+            used_defs: Default::default(),
             total_blocks: 0,
             stem_kinds: Vec::new(),
         }
@@ -351,7 +351,11 @@ impl<'a, 'p> Ctx<'a, 'p> {
         errors: &mut Vec<Error>,
     ) -> Option<Trunk> {
         let props = Props::new(
-            format!("trunk `{name}`"),
+            if name == "trunk" {
+                "the trunk".to_string()
+            } else {
+                format!("trunk `{name}`")
+            },
             span,
             Some(body),
             &["from", "blocks"],
@@ -526,9 +530,9 @@ impl<'a, 'p> Ctx<'a, 'p> {
                 errors.push(Error::UnknownOption {
                     at: kind.name.span,
                     found: other.to_string(),
-                    what: "layer kind (linear, norm, mlp or a block)",
+                    what: "layer kind",
                     suggestion: did_you_mean(other, choices.iter().copied()),
-                    choices: vec!["linear", "norm", "mlp", "<block>"],
+                    choices: vec!["linear", "norm", "mlp", "a block name"],
                 });
                 return None;
             }
@@ -942,6 +946,7 @@ fn objective(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<Object
                             at: s.span,
                             what: "a shift".into(),
                             value: v.to_string(),
+                            zero_ok: true,
                         });
                         return None;
                     }
@@ -1003,6 +1008,7 @@ fn non_negative(e: &Expr, what: &str, p: &mut Params, errors: &mut Vec<Error>) -
             at: e.span,
             what: what.to_string(),
             value: format!("{f:?}"),
+            zero_ok: true,
         });
         return None;
     }
@@ -1026,18 +1032,22 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
         .collect();
     for head in &mut model.heads {
         let needs = match head.kind {
-            HeadKind::Text => "tokens",
-            HeadKind::Codes => "codes",
-            HeadKind::Features | HeadKind::Diffusion => "features",
-            HeadKind::Classifier { .. } => continue,
+            HeadKind::Text => Some("tokens"),
+            HeadKind::Codes => Some("codes"),
+            HeadKind::Features | HeadKind::Diffusion => Some("features"),
+            HeadKind::Classifier { .. } => None,
         };
-        match &head.target {
-            Some((t, at)) => match stems.iter().find(|s| &s.0 == t) {
+        match (&head.target, needs) {
+            // A classifier predicts labels, not a modality.
+            (_, None) => {}
+            (Some((t, at)), Some(needs)) => match stems.iter().find(|s| &s.0 == t) {
                 Some((_, kind)) if *kind == needs => {}
                 Some((_, kind)) => errors.push(Error::TargetWithoutStem {
                     at: *at,
-                    target: format!("{t}` is a `{kind}` stem, but a {} head predicts a `{needs}` modality; `{t}", head.kind.name()),
+                    target: t.clone(),
                     needs,
+                    found_kind: Some(kind),
+                    candidates: Vec::new(),
                     suggestion: None,
                 }),
                 // A stem that failed to resolve was reported already.
@@ -1046,19 +1056,27 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
                     at: *at,
                     target: t.clone(),
                     needs,
+                    found_kind: None,
+                    candidates: Vec::new(),
                     suggestion: did_you_mean(t, stems.iter().map(|s| s.0.as_str())),
                 }),
             },
-            None if ctx.stem_kinds.len() != stems.len() => {}
-            None => {
-                let matching: Vec<&(String, &str)> = stems.iter().filter(|s| s.1 == needs).collect();
+            (None, _) if ctx.stem_kinds.len() != stems.len() => {}
+            (None, Some(needs)) => {
+                let matching: Vec<String> = stems
+                    .iter()
+                    .filter(|s| s.1 == needs)
+                    .map(|s| s.0.clone())
+                    .collect();
                 match matching.as_slice() {
-                    [one] => head.target = Some((one.0.clone(), head.span)),
+                    [one] => head.target = Some((one.clone(), head.span)),
                     _ => errors.push(Error::TargetWithoutStem {
                         at: head.span,
                         target: String::new(),
                         needs,
-                        suggestion: matching.first().map(|s| s.0.clone()),
+                        found_kind: None,
+                        candidates: matching,
+                        suggestion: None,
                     }),
                 }
             }

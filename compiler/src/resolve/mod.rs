@@ -15,7 +15,7 @@ use crate::suggest::did_you_mean;
 use std::collections::{BTreeMap, HashMap};
 
 /// Parameters defined by parameters defined by ...: at most this deep (evaluation recurses).
-pub const MAX_PARAM_CHAIN: usize = 256;
+pub const MAX_PARAM_CHAIN: usize = 10_000;
 
 /// How to instantiate a file: which scale, which `--set` overrides.
 #[derive(Clone, Debug, Default)]
@@ -106,6 +106,7 @@ fn lints(ast: &Ast, errors: &mut Vec<Error>) -> Vec<LintAttr> {
                     at: l.span,
                     name: l.name.clone(),
                     suggestion: did_you_mean(&l.name, crate::diag::LINTS.iter().map(|l| l.1)),
+                    item: item.clone(),
                 }),
             }
         }
@@ -178,7 +179,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.order.iter().map(|(n, _)| n.as_str())
     }
 
@@ -197,7 +198,7 @@ impl<'a> Params<'a> {
                     continue;
                 }
                 scales.insert(&name.name, name.span);
-                let mut seen: Vec<&str> = Vec::new();
+                let mut seen: Vec<(&str, Span)> = Vec::new();
                 for a in assigns {
                     if !self.defs.contains_key(&a.name.name) {
                         errors.push(Error::UnknownName {
@@ -206,15 +207,15 @@ impl<'a> Params<'a> {
                             what: "parameter",
                             suggestion: did_you_mean(&a.name.name, self.names()),
                         });
-                    } else if seen.contains(&a.name.name.as_str()) {
+                    } else if let Some((_, first)) = seen.iter().find(|s| s.0 == a.name.name) {
                         errors.push(Error::Duplicate {
                             at: a.name.span,
-                            first: a.name.span,
+                            first: *first,
                             name: a.name.name.clone(),
                             what: "override",
                         });
                     }
-                    seen.push(&a.name.name);
+                    seen.push((&a.name.name, a.name.span));
                 }
                 if Some(name.name.as_str()) == scale {
                     chosen = Some(assigns);
@@ -226,6 +227,7 @@ impl<'a> Params<'a> {
                 name: s.to_string(),
                 reason: format!("this model declares no `scale {s} {{ ... }}`"),
                 suggestion: did_you_mean(s, scales.keys().copied()),
+                scale: true,
             }),
             (_, Some(assigns)) => {
                 for a in assigns {
@@ -243,6 +245,7 @@ impl<'a> Params<'a> {
                     name: name.clone(),
                     reason: "no parameter has this name".into(),
                     suggestion: did_you_mean(name, self.names()),
+                    scale: false,
                 });
                 continue;
             }
@@ -272,6 +275,7 @@ impl<'a> Params<'a> {
                     name: name.clone(),
                     reason: format!("`{t}` does not fit in a 64-bit integer"),
                     suggestion: None,
+                    scale: false,
                 });
                 continue;
             }
@@ -283,6 +287,7 @@ impl<'a> Params<'a> {
                     name: name.clone(),
                     reason: format!("`{t}` is not an integer, a float or a boolean"),
                     suggestion: None,
+                    scale: false,
                 }),
             }
         }
@@ -308,8 +313,10 @@ impl Scope for Params<'_> {
         if let Some(pos) = self.stack.iter().position(|n| n == name) {
             let mut chain: Vec<String> = self.stack[pos..].to_vec();
             chain.push(name.to_string());
+            // Under a scale, the scale's expression is the one that closes the cycle.
+            let at = self.scaled.get(name).map_or(def_span, |e| e.span);
             return Err(Error::ParamCycle {
-                at: def_span,
+                at,
                 name: name.to_string(),
                 chain,
             });
@@ -319,6 +326,7 @@ impl Scope for Params<'_> {
             return Err(Error::TooDeep {
                 at: def_span,
                 limit: MAX_PARAM_CHAIN,
+                what: "parameters defined through each other",
             });
         }
         let expr = self.scaled.get(name).copied().unwrap_or(def);

@@ -210,6 +210,7 @@ pub fn size(e: &Expr, what: &str, scope: &mut dyn Scope, errors: &mut Vec<Error>
             at: e.span,
             what: what.to_string(),
             value: i.to_string(),
+            zero_ok: false,
         });
         return None;
     }
