@@ -627,6 +627,13 @@ fn arith(cx: &mut Cx, p: Pair<Rule>) -> Expr {
     let mut negs: Vec<Span> = Vec::new();
     let span = cx.span(&p);
     let parts = p.into_inner();
+    // Most values are one operand: no operator vectors for them.
+    if parts.len() == 1 {
+        let only = parts.peek().expect("arith has an operand");
+        if only.as_rule() != Rule::prefix {
+            return expr(cx, only);
+        }
+    }
     // A left-deep tree of 100,000 `+` would overflow the stack when walked or dropped.
     if parts.len() > 2 * MAX_OPERATORS + 1 {
         cx.errors.push(Error::TooDeep {
