@@ -37,6 +37,11 @@ pub enum Error {
         limit: usize,
         what: &'static str,
     },
+    NameTooLong {
+        at: Span,
+        len: usize,
+        limit: usize,
+    },
     NumberTooLarge {
         at: Span,
         digits: usize,
@@ -285,11 +290,11 @@ pub enum Error {
 
 /// Every code, in order. The registry test checks each has an explain page that fails with it.
 pub const CODES: &[&str] = &[
-    "A0001", "A0002", "A0003", "A0004", "A0101", "A0102", "A0103", "A0104", "A0105", "A0106",
-    "A0107", "A0108", "A0109", "A0110", "A0111", "A0201", "A0202", "A0203", "A0204", "A0205",
-    "A0206", "A0301", "A0302", "A0303", "A0304", "A0305", "A0401", "A0402", "A0403", "A0404",
-    "A0405", "A0501", "A0502", "A0503", "A0504", "A0601", "A0602", "A0603", "A0701", "A0702",
-    "A0801", "A0802",
+    "A0001", "A0002", "A0003", "A0004", "A0005", "A0101", "A0102", "A0103", "A0104", "A0105",
+    "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0201", "A0202", "A0203", "A0204",
+    "A0205", "A0206", "A0301", "A0302", "A0303", "A0304", "A0305", "A0401", "A0402", "A0403",
+    "A0404", "A0405", "A0501", "A0502", "A0503", "A0504", "A0601", "A0602", "A0603", "A0701",
+    "A0702", "A0801", "A0802",
 ];
 
 /// Lints: checks whose level a file may change with `allow`, `warn` or `deny`.
@@ -337,6 +342,7 @@ impl Error {
             InvalidUtf8 { .. } => "A0002",
             TooDeep { .. } => "A0003",
             NumberTooLarge { .. } => "A0004",
+            NameTooLong { .. } => "A0005",
             UnknownName { .. } => "A0101",
             Duplicate { .. } => "A0102",
             UnknownKey { .. } => "A0103",
@@ -412,7 +418,8 @@ impl Error {
             Syntax { at, .. }
             | InvalidUtf8 { at }
             | TooDeep { at, .. }
-            | NumberTooLarge { at, .. } => *at,
+            | NumberTooLarge { at, .. }
+            | NameTooLong { at, .. } => *at,
             UnknownName { at, .. }
             | Duplicate { at, .. }
             | UnknownKey { at, .. }

@@ -17,6 +17,8 @@ use archc_grammar::{
 pub const MAX_NESTING: usize = 64;
 /// At most this many operators (and prefix minus signs) in one arithmetic expression.
 pub const MAX_OPERATORS: usize = 256;
+/// Names longer than this are refused (a 1 MB identifier is a mistake, not a name).
+pub const MAX_NAME_LEN: usize = 256;
 /// At most this many syntax errors are reported per file.
 const MAX_SYNTAX_ERRORS: usize = 20;
 
@@ -296,10 +298,24 @@ impl Cx<'_> {
         let s = p.as_span();
         Span::new(self.base + s.start(), self.base + s.end())
     }
-    fn ident(&self, p: Pair<Rule>) -> Ident {
+    fn ident(&mut self, p: Pair<Rule>) -> Ident {
+        let span = self.span(&p);
+        let text = p.as_str();
+        if text.len() > MAX_NAME_LEN {
+            self.errors.push(Error::NameTooLong {
+                at: span,
+                len: text.len(),
+                limit: MAX_NAME_LEN,
+            });
+            // Keep a short stand-in so later stages never carry a megabyte name.
+            return Ident {
+                name: text[..MAX_NAME_LEN].to_string(),
+                span,
+            };
+        }
         Ident {
-            name: p.as_str().to_string(),
-            span: self.span(&p),
+            name: text.to_string(),
+            span,
         }
     }
 }

@@ -64,3 +64,9 @@ fn a_long_alias_chain_is_a_diagnostic() {
     let c = archc::check_source(&src, &archc::CheckOptions::default());
     assert!(!c.has_errors(), "{:?}", c.diagnostics.first());
 }
+
+#[test]
+fn a_megabyte_identifier_is_a_diagnostic() {
+    let name = "a".repeat(1 << 20);
+    assert_eq!(codes(&format!("param {name} = 1\n")), vec!["A0005"]);
+}

@@ -80,6 +80,11 @@ pub fn words(e: &Error) -> Words {
             vec![p(at, "does not fit in a 64-bit integer or a finite float".into())],
             Some(format!("integers go up to {}; floats up to about 1.8e308", i64::MAX)),
         ),
+        NameTooLong { at, len, limit } => (
+            format!("name too long: {len} bytes, the limit is {limit}"),
+            vec![p(at, "this name".into())],
+            Some("use a shorter name".into()),
+        ),
         UnknownName { at, name, what, suggestion } => (
             format!("unknown {what} `{}`", short(name)),
             vec![p(at, format!("no {what} has this name"))],
