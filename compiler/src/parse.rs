@@ -101,66 +101,63 @@ fn item_starts(src: &str) -> Vec<usize> {
     starts
 }
 
+/// The brackets of a text, outside comments and strings: (offset, opens?).
+fn brackets(src: &str) -> impl Iterator<Item = (usize, bool)> + '_ {
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let at = i;
+            i += 1;
+            match bytes[at] {
+                b'/' if bytes.get(at + 1) == Some(&b'/') => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'"' => {
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                b'(' | b'[' | b'{' => return Some((at, true)),
+                b')' | b']' | b'}' => return Some((at, false)),
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
 /// The innermost bracket still open at the end of the text, if any.
 fn unclosed_bracket(src: &str) -> Option<Span> {
     let mut open: Vec<usize> = Vec::new();
-    let bytes = src.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' | b'[' | b'{' => open.push(i),
-            b')' | b']' | b'}' => {
-                open.pop();
-            }
-            _ => {}
+    for (at, opens) in brackets(src) {
+        if opens {
+            open.push(at);
+        } else {
+            open.pop();
         }
-        i += 1;
     }
     open.last().map(|&i| Span::new(i, i + 1))
 }
 
 fn check_nesting(src: &str) -> Option<Error> {
     let mut depth = 0usize;
-    let bytes = src.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(Error::TooDeep {
-                        at: Span::new(i, i + 1),
-                        limit: MAX_NESTING,
-                        what: "brackets nested",
-                    });
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+    for (at, opens) in brackets(src) {
+        if !opens {
+            depth = depth.saturating_sub(1);
+            continue;
         }
-        i += 1;
+        depth += 1;
+        if depth > MAX_NESTING {
+            return Some(Error::TooDeep {
+                at: Span::new(at, at + 1),
+                limit: MAX_NESTING,
+                what: "brackets nested",
+            });
+        }
     }
     None
 }
