@@ -1,7 +1,9 @@
 //! `archc`: the command-line driver. It reads files, calls the pure compiler, renders
 //! diagnostics and picks exit codes: 0 clean (warnings allowed), 1 diagnostics, 2 usage or IO.
 
+mod build;
 mod render;
+mod summary;
 
 use archc::{CheckOptions, DEFAULT_MAX_PARAM_BYTES};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -65,6 +67,8 @@ enum Command {
     /// Explain a diagnostic code: `archc explain A0701`.
     Explain { code: String },
     /// Rewrite files in the canonical layout (or, with --check, report which differ).
+    /// Write the IR, DOT and SVG into a directory and print what the model costs.
+    Build(build::BuildArgs),
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -81,6 +85,11 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
 }
 
 impl Instantiate {
+    /// Whether any option that instantiates a `.arch` file was given.
+    fn is_set(&self) -> bool {
+        !self.set.is_empty() || self.smoke || self.scale.is_some()
+    }
+
     fn options(&self) -> CheckOptions {
         let scale = if self.smoke {
             Some("smoke".to_string())
@@ -134,11 +143,12 @@ fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Build(args) => build::build(&args),
     }
 }
 
 /// Reads a file; an unreadable one is an IO error (exit 2).
-fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
     if path.is_dir() {
         return Err(format!(
             "{}: is a directory, not a .arch file",

@@ -104,3 +104,189 @@ pub fn graph_to_ir(g: &ArchGraph) -> Ir {
         edges,
     }
 }
+
+/// Why an IR document cannot be read back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IrError {
+    /// Not YAML or JSON of the IR's shape (a truncated file, another document).
+    Malformed(String),
+    /// Written by an archc with another IR schema.
+    Schema { found: u64, expected: u32 },
+    /// An edge names a node that does not exist.
+    BadEdge {
+        edge: usize,
+        node: usize,
+        nodes: usize,
+    },
+}
+
+impl std::fmt::Display for IrError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IrError::Malformed(e) => write!(f, "not an archc IR document: {e}"),
+            IrError::Schema { found, expected } => {
+                write!(f, "IR schema {found}, but this archc reads schema {expected}; rebuild it from the .arch file")
+            }
+            IrError::BadEdge { edge, node, nodes } => {
+                write!(
+                    f,
+                    "edge {edge} refers to node {node}, but the IR has {nodes} nodes"
+                )
+            }
+        }
+    }
+}
+
+/// The IR as YAML (what `archc build` writes as `ir.yaml`).
+pub fn ir_to_yaml(ir: &Ir) -> String {
+    serde_norway::to_string(ir).expect("the IR serialises: plain data, string keys")
+}
+
+/// Reads IR YAML (or JSON, which is YAML) back, checking the schema first.
+pub fn yaml_to_ir(text: &str) -> Result<Ir, IrError> {
+    #[derive(Deserialize)]
+    struct Header {
+        schema: u64,
+    }
+    let header: Header =
+        serde_norway::from_str(text).map_err(|e| IrError::Malformed(e.to_string()))?;
+    if header.schema != u64::from(IR_SCHEMA) {
+        return Err(IrError::Schema {
+            found: header.schema,
+            expected: IR_SCHEMA,
+        });
+    }
+    let ir: Ir = serde_norway::from_str(text).map_err(|e| IrError::Malformed(e.to_string()))?;
+    for (i, e) in ir.edges.iter().enumerate() {
+        for node in [e.from, e.to] {
+            if node >= ir.nodes.len() {
+                return Err(IrError::BadEdge {
+                    edge: i,
+                    node,
+                    nodes: ir.nodes.len(),
+                });
+            }
+        }
+    }
+    Ok(ir)
+}
+
+/// The checked graph again, from its IR (spans are gone: the source is not there).
+pub fn ir_to_graph(ir: &Ir) -> ArchGraph {
+    use crate::graph::{Edge, HeadInfo, NodeKind, Owner};
+    use crate::model::{HeadKind, LintAttr, Mask, Param, Projection};
+    let mut g = ArchGraph {
+        name: ir.model.clone(),
+        ..ArchGraph::default()
+    };
+    let ids: Vec<_> = ir
+        .nodes
+        .iter()
+        .map(|n| g.graph.add_node(n.clone()))
+        .collect();
+    for e in &ir.edges {
+        g.graph.add_edge(
+            ids[e.from],
+            ids[e.to],
+            Edge {
+                kind: e.kind.clone(),
+                span: None,
+            },
+        );
+    }
+    g.params = ir
+        .params
+        .iter()
+        .map(|p| Param {
+            name: p.name.clone(),
+            value: p.value,
+            overridden: p.overridden,
+            span: Default::default(),
+        })
+        .collect();
+    g.masks = ir
+        .masks
+        .iter()
+        .map(|m| Mask {
+            modality: m.modality.clone(),
+            modality_span: Default::default(),
+            region: m.region.clone(),
+            span: Default::default(),
+        })
+        .collect();
+    g.lints = ir
+        .lints
+        .iter()
+        .filter_map(|l| {
+            let level = match l.level.as_str() {
+                "allow" => crate::ast::LintLevel::Allow,
+                "warn" => crate::ast::LintLevel::Warn,
+                _ => crate::ast::LintLevel::Deny,
+            };
+            Some(LintAttr {
+                lint: crate::diag::Lint::from_name(&l.lint)?,
+                level,
+                item: l.item.clone(),
+                span: Default::default(),
+            })
+        })
+        .collect();
+    // Heads: their projection, latent (what enters the projection) and objective.
+    let mut heads: Vec<String> = Vec::new();
+    for n in &ir.nodes {
+        if let Owner::Head(h) = &n.owner {
+            if !heads.contains(h) {
+                heads.push(h.clone());
+            }
+        }
+    }
+    for h in heads {
+        let of_head: Vec<_> = ids
+            .iter()
+            .copied()
+            .filter(|i| g.graph[*i].owner == Owner::Head(h.clone()))
+            .collect();
+        let projection = of_head
+            .iter()
+            .copied()
+            .find(|i| matches!(g.graph[*i].kind, NodeKind::Projection { .. }));
+        let objective_node = of_head
+            .iter()
+            .copied()
+            .find(|i| matches!(g.graph[*i].kind, NodeKind::Objective { .. }));
+        let latent = projection
+            .or(objective_node)
+            .and_then(|p| g.data_inputs(p).first().map(|(s, _)| *s));
+        let (target, objective) = match objective_node.map(|o| &g.graph[o].kind) {
+            Some(NodeKind::Objective { target, objective }) => {
+                (target.clone(), Some(objective.clone()))
+            }
+            _ => (None, None),
+        };
+        let kind = match (&objective, projection.map(|p| &g.graph[p].kind)) {
+            (Some(o), _) if o.kind.name() == "next_token" => HeadKind::Text,
+            (Some(o), _) if o.kind.name() == "vq_ce" => HeadKind::Codes,
+            (Some(o), _) if o.kind.name() == "masked_regression" => HeadKind::Features,
+            (Some(o), _) if o.kind.name() == "diffusion" => HeadKind::Diffusion,
+            (
+                _,
+                Some(NodeKind::Projection {
+                    out,
+                    projection: Projection::Linear { .. } | Projection::Mlp { .. },
+                    ..
+                }),
+            ) => HeadKind::Classifier { classes: *out },
+            _ => HeadKind::Classifier { classes: 0 },
+        };
+        g.heads.push(HeadInfo {
+            name: h,
+            span: Default::default(),
+            kind,
+            target,
+            projection,
+            latent,
+            objective,
+        });
+    }
+    g
+}

@@ -1,123 +1,161 @@
-//! Exact parameter counts per node (tied weights counted once). The formulas follow the
-//! layer definitions in docs/semantics.md; the tests pin GPT-2 small and Llama-2-7B.
+//! `graph_to_summary`: what a model costs. Exact parameter counts (`params.rs`), FLOPs per
+//! token and effective depth with loops unrolled (`flops.rs`), and memory (`memory.rs`),
+//! per item and in total. Formulas and their sources are in docs/costs.md.
 
-use crate::graph::{ArchGraph, EdgeKind, NodeKind};
-use crate::model::*;
+mod flops;
+mod memory;
+mod params;
+
+pub use flops::{block_flops, node_flops};
+pub use params::{block_params, count_params, diffusion_mlp, norm_params, token_dim, ParamCount};
+
+use crate::graph::{ArchGraph, NodeKind, Owner};
 use petgraph::stable_graph::NodeIndex;
+use serde::Serialize;
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ParamCount {
-    pub total: u128,
+/// The batch and sequence length costs are stated at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    pub batch: u64,
+    pub seq: u64,
+}
+
+impl Workload {
+    /// Batch 1 at the longest sequence a `tokens` stem declares (2048 if none does).
+    pub fn default_for(g: &ArchGraph) -> Workload {
+        let seq = g
+            .graph
+            .node_weights()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Input {
+                    stem: crate::model::StemKind::Tokens { max_len, .. },
+                    ..
+                } => Some(*max_len),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(2048);
+        Workload { batch: 1, seq }
+    }
+}
+
+/// One node's line in the tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeCost {
+    pub path: String,
+    pub kind: String,
+    pub params: u128,
+    pub frozen: bool,
+    /// Forward FLOPs per token of its modality, loops unrolled.
+    pub flops_forward: u128,
+    /// How many times it runs per token (loop steps multiply).
+    pub runs: u64,
+    /// For blocks: the `block` definition (so identical blocks group in the tree).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub def: Option<String>,
+}
+
+/// A top-level item (stem, trunk, head, layer, loop) and its nodes.
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemCost {
+    pub item: String,
+    pub name: String,
+    pub params: u128,
+    pub flops_forward: u128,
+    pub nodes: Vec<NodeCost>,
+}
+
+/// Costs for tokens of one modality: the stem's layers, the trunk, the heads predicting it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModalityCost {
+    pub modality: String,
+    pub flops_forward_per_token: u128,
+    /// Training: forward and backward, 3x forward (Kaplan et al. 2020).
+    pub flops_train_per_token: u128,
+    /// Transformer blocks a token passes through, loops unrolled (longest path).
+    pub effective_depth: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub model: String,
+    pub workload: Workload,
+    pub items: Vec<ItemCost>,
+    pub params: u128,
     pub trainable: u128,
     pub frozen: u128,
-    /// Per node path, in node order.
-    pub per_node: Vec<(String, u128)>,
+    pub param_bytes_f32: u128,
+    pub param_bytes_bf16: u128,
+    pub modalities: Vec<ModalityCost>,
+    /// Training activations for the workload, bf16, no recomputation (Korthikanti et al. 2022).
+    pub activation_bytes: u128,
+    /// Keys and values of every attention layer for the workload, bf16.
+    pub kv_cache_bytes: u128,
 }
 
-pub fn count_params(g: &ArchGraph) -> ParamCount {
-    let mut c = ParamCount::default();
-    let mut nodes: Vec<NodeIndex> = g.graph.node_indices().collect();
-    nodes.sort();
-    for n in nodes {
-        let node = &g.graph[n];
-        let tied = g
-            .graph
-            .edges_directed(n, petgraph::Direction::Outgoing)
-            .any(|e| e.weight().kind == EdgeKind::Tied);
-        let (p, frozen) = node_params(&node.kind, node.width, tied);
-        c.total += p;
-        if frozen {
-            c.frozen += p;
-        } else {
-            c.trainable += p;
+pub fn graph_to_summary(g: &ArchGraph, w: Workload) -> Summary {
+    let counts = count_params(g);
+    let runs = flops::runs_per_node(g);
+    let mut order: Vec<NodeIndex> = g.graph.node_indices().collect();
+    order.sort();
+    let mut items: Vec<ItemCost> = Vec::new();
+    for (i, n) in order.iter().enumerate() {
+        let node = &g.graph[*n];
+        let (item, name) = owner_parts(&node.owner);
+        let r = runs.get(n).copied().unwrap_or(1);
+        let cost = NodeCost {
+            path: node.path.clone(),
+            kind: node.kind.name().to_string(),
+            params: counts.per_node[i].1,
+            frozen: counts.frozen_nodes.contains(&node.path),
+            flops_forward: node_flops(g, *n, w.seq) * r as u128,
+            runs: r,
+            def: match &node.kind {
+                NodeKind::Block(b) => Some(b.def.clone()),
+                _ => None,
+            },
+        };
+        match items
+            .iter_mut()
+            .find(|it| it.item == item && it.name == name)
+        {
+            Some(it) => {
+                it.params += cost.params;
+                it.flops_forward += cost.flops_forward;
+                it.nodes.push(cost);
+            }
+            None => items.push(ItemCost {
+                item: item.into(),
+                name: name.into(),
+                params: cost.params,
+                flops_forward: cost.flops_forward,
+                nodes: vec![cost],
+            }),
         }
-        c.per_node.push((node.path.clone(), p));
     }
-    c
-}
-
-fn u(x: u64) -> u128 {
-    x as u128
-}
-
-fn linear(i: u64, o: u64, bias: bool) -> u128 {
-    u(i) * u(o) + if bias { u(o) } else { 0 }
-}
-
-pub fn norm_params(n: &Norm, width: u64) -> u128 {
-    match n.kind {
-        NormKind::Layernorm { bias: true } => 2 * u(width),
-        NormKind::Layernorm { bias: false } | NormKind::Rmsnorm => u(width),
+    let modalities = flops::per_modality(g, &runs, w.seq);
+    Summary {
+        model: g.name.clone(),
+        workload: w,
+        items,
+        params: counts.total,
+        trainable: counts.trainable,
+        frozen: counts.frozen,
+        param_bytes_f32: counts.total * 4,
+        param_bytes_bf16: counts.total * 2,
+        modalities,
+        activation_bytes: memory::activation_bytes(g, &runs, w),
+        kv_cache_bytes: memory::kv_cache_bytes(g, &runs, w),
     }
 }
 
-fn mlp_stack(input: u64, m: &MlpStack) -> u128 {
-    let mut total = 0;
-    let mut w = input;
-    for i in 0..m.layers {
-        let out = if i + 1 == m.layers { m.out } else { m.hidden };
-        total += linear(w, out, m.bias);
-        w = out;
-    }
-    total
-}
-
-pub fn block_params(b: &BlockSpec) -> u128 {
-    let w = b.width;
-    let a = &b.attention;
-    let q = a.heads * a.head_dim;
-    let kv = a.kv_heads * a.head_dim;
-    let attn = linear(w, q, a.bias) + 2 * linear(w, kv, a.bias) + linear(q, w, a.bias);
-    let qk = if a.qk_norm {
-        2 * norm_params(&b.norm, a.head_dim)
-    } else {
-        0
-    };
-    let mlp = match b.mlp.kind {
-        MlpKind::Gelu | MlpKind::Relu => {
-            linear(w, b.mlp.hidden, b.mlp.bias) + linear(b.mlp.hidden, w, b.mlp.bias)
-        }
-        MlpKind::Swiglu => {
-            2 * linear(w, b.mlp.hidden, b.mlp.bias) + linear(b.mlp.hidden, w, b.mlp.bias)
-        }
-    };
-    let norms = match b.placement {
-        Placement::Sandwich => 4,
-        _ => 2,
-    };
-    attn + qk + mlp + norms * norm_params(&b.norm, w)
-}
-
-/// (parameters, frozen?) of one node.
-fn node_params(kind: &NodeKind, width: u64, tied: bool) -> (u128, bool) {
-    match kind {
-        NodeKind::Input { .. } | NodeKind::Merge { .. } | NodeKind::Alias => (0, false),
-        NodeKind::Embedding(e) => (u(e.vocab) * u(e.dim), e.frozen),
-        NodeKind::Positions { max_len, dim } => (u(*max_len) * u(*dim), false),
-        NodeKind::Adapter { input, mlp } | NodeKind::Mlp { input, mlp } => {
-            (mlp_stack(*input, mlp), mlp.frozen)
-        }
-        NodeKind::Block(b) => (block_params(b), b.frozen),
-        NodeKind::Norm(n) => (norm_params(n, width), false),
-        NodeKind::Linear { input, out, bias } => (linear(*input, *out, *bias), false),
-        NodeKind::Projection {
-            input,
-            out,
-            projection,
-        } => match projection {
-            _ if tied => (0, false),
-            Projection::Linear { bias } => (linear(*input, *out, *bias), false),
-            Projection::Mlp { hidden, .. } => (
-                linear(*input, *hidden, true) + linear(*hidden, *out, true),
-                false,
-            ),
-            Projection::Tied { .. } | Projection::None => (0, false),
-        },
-        NodeKind::Objective { .. } => (0, false),
-        NodeKind::Loop { inject, width, .. } => match inject {
-            // Huginn's adapter: Linear(2 * width -> width), no bias.
-            Inject::ConcatLinear => (linear(2 * width, *width, false), false),
-            _ => (0, false),
-        },
+fn owner_parts(o: &Owner) -> (&'static str, &str) {
+    match o {
+        Owner::Stem(n) => ("stem", n),
+        Owner::Trunk(n) => ("trunk", n),
+        Owner::Head(n) => ("head", n),
+        Owner::Layer(n) => ("layer", n),
+        Owner::Alias(n) => ("let", n),
+        Owner::Loop(n) => ("loop", n),
     }
 }

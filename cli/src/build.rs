@@ -1,0 +1,159 @@
+//! `archc build`: the IR (YAML), the DOT source and an SVG picture into a directory, and a
+//! cost summary on stdout. Everything is written into a temporary directory first and
+//! renamed into place, so a failure leaves nothing half-written.
+
+use crate::{read, render, Instantiate};
+use archc::analyze::{graph_to_summary, Workload};
+use archc::graph::ArchGraph;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// A `.arch` file, or an IR written by `archc build` (`.yaml`).
+    file: PathBuf,
+    /// Output directory (default `build/<model name>/`).
+    #[arg(short = 'o', long = "out")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    inst: Instantiate,
+    #[arg(long, value_enum, default_value = "table")]
+    format: SummaryFormat,
+    /// Batch size for activation and KV-cache memory.
+    #[arg(long, default_value_t = 1)]
+    batch: u64,
+    /// Sequence length for FLOPs and memory (default: the longest a tokens stem declares).
+    #[arg(long)]
+    seq: Option<u64>,
+    /// Skip the SVG (the DOT source is still written).
+    #[arg(long)]
+    no_svg: bool,
+}
+
+/// Where a build's graph comes from: a checked `.arch` file or an IR document.
+pub fn load_graph(path: &Path, inst: &Instantiate) -> Result<ArchGraph, ExitCode> {
+    let bytes = read(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let name = path.display().to_string();
+    if is_ir(path) {
+        if inst.is_set() {
+            eprintln!("error: {name}: `--set`, `--smoke` and `--scale` apply to .arch files, not to a built IR");
+            return Err(ExitCode::from(2));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let ir = archc::ir::yaml_to_ir(&text).map_err(|e| {
+            eprintln!("error: {name}: {e}");
+            ExitCode::from(2)
+        })?;
+        return Ok(archc::ir::ir_to_graph(&ir));
+    }
+    let (src, checked) = match archc::decode(&bytes) {
+        Ok(src) => (src.to_string(), archc::check_source(src, &inst.options())),
+        Err(d) => (
+            String::from_utf8_lossy(&bytes).into_owned(),
+            archc::Checked {
+                diagnostics: vec![d],
+                ..Default::default()
+            },
+        ),
+    };
+    render::human(&checked.diagnostics, &name, &src);
+    match checked.graph {
+        Some(g) if !checked.has_errors() => Ok(g),
+        _ => Err(ExitCode::from(1)),
+    }
+}
+
+fn is_ir(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+}
+
+pub fn build(args: &BuildArgs) -> ExitCode {
+    let g = match load_graph(&args.file, &args.inst) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    if args.batch == 0 || args.seq == Some(0) {
+        eprintln!("error: --batch and --seq must be at least 1");
+        return ExitCode::from(2);
+    }
+    let ir = archc::graph_to_ir(&g);
+    let mut files: Vec<(&str, String)> = vec![("ir.yaml", archc::ir::ir_to_yaml(&ir))];
+    let dot = archc::draw::graph_to_dot(&g);
+    if !args.no_svg {
+        match archc::draw::dot_to_svg(&dot) {
+            Ok(svg) => files.push(("graph.svg", svg)),
+            Err(e) => {
+                eprintln!(
+                    "error: drawing the graph failed: {e} (use --no-svg to skip the picture)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    files.push(("graph.dot", dot));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("build").join(&g.name));
+    if let Err(e) = write_dir_atomic(&out, &files) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    let mut w = Workload::default_for(&g);
+    w.batch = args.batch;
+    if let Some(seq) = args.seq {
+        w.seq = seq;
+    }
+    let summary = graph_to_summary(&g, w);
+    let text = match args.format {
+        SummaryFormat::Table => crate::summary::table(&summary, &out),
+        SummaryFormat::Json => serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        SummaryFormat::Yaml => serde_norway::to_string(&summary).unwrap_or_default(),
+    };
+    println!("{text}");
+    ExitCode::SUCCESS
+}
+
+/// Writes `files` into a fresh directory beside `dir`, then swaps it into place.
+fn write_dir_atomic(dir: &Path, files: &[(&str, String)]) -> std::io::Result<()> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("build");
+    let tmp = parent.join(format!(".{base}.archc-tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = (|| {
+        std::fs::create_dir(&tmp)?;
+        for (name, text) in files {
+            std::fs::write(tmp.join(name), text)?;
+        }
+        if dir.is_dir() {
+            let old = parent.join(format!(".{base}.archc-old-{}", std::process::id()));
+            std::fs::rename(dir, &old)?;
+            std::fs::rename(&tmp, dir).inspect_err(|_| {
+                let _ = std::fs::rename(&old, dir);
+            })?;
+            let _ = std::fs::remove_dir_all(&old);
+            Ok(())
+        } else {
+            std::fs::rename(&tmp, dir)
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
