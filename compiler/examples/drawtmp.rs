@@ -14,3 +14,5 @@ fn main() {
     eprintln!("dot_to_svg: {:?}", t.elapsed());
     std::fs::write(format!("{}.svg", args[2]), &svg).unwrap();
 }
+#[allow(dead_code)]
+fn unused() {}

@@ -1,6 +1,7 @@
 //! The integration suite: one test binary (saves build time on two cores).
 
 mod common;
+mod costs;
 mod counts;
 mod models;
 mod registry;
