@@ -2,6 +2,7 @@
 //! diagnostics and picks exit codes: 0 clean (warnings allowed), 1 diagnostics, 2 usage or IO.
 
 mod build;
+mod diff;
 mod render;
 mod summary;
 
@@ -69,6 +70,8 @@ enum Command {
     /// Rewrite files in the canonical layout (or, with --check, report which differ).
     /// Write the IR, DOT and SVG into a directory and print what the model costs.
     Build(build::BuildArgs),
+    /// Compare two models (.arch or IR): exit 0 equal, 1 different, 2 on error.
+    Diff(diff::DiffArgs),
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -144,6 +147,7 @@ fn run(cli: Cli) -> ExitCode {
         },
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Build(args) => build::build(&args),
+        Command::Diff(args) => diff::diff(&args),
     }
 }
 

@@ -237,4 +237,44 @@ fn main() {
             println!("- {variant}: {}", parts.join(", "));
         }
     }
+    build_section();
+}
+
+/// `archc build` without the SVG: check, IR as YAML, cost summary (what the CLI does
+/// before writing files). Goal: < 100 ms at 10,000 blocks, linear growth.
+fn build_section() {
+    let opts = archc::CheckOptions::default();
+    println!("\narchc build without the SVG (check + IR YAML + summary): median of {RUNS} runs\n");
+    println!("| variant  |      N | median ms | IR YAML KB | ms / 1000 blocks | per-block ratio vs N=100 |");
+    println!("|----------|-------:|----------:|-----------:|-----------------:|-------------------------:|");
+    let mut met = true;
+    for (variant, gen) in [
+        ("distinct", distinct as fn(usize) -> String),
+        ("repeat", repeat),
+    ] {
+        let mut base = None;
+        for n in SIZES {
+            let src = gen(n);
+            let build = || {
+                let checked = archc::check_source(&src, &opts);
+                let g = checked.graph.expect("the generated file checks");
+                let yaml = archc::ir::ir_to_yaml(&archc::graph_to_ir(&g));
+                let summary =
+                    archc::analyze::graph_to_summary(&g, archc::analyze::Workload::default_for(&g));
+                (yaml, summary)
+            };
+            let yaml_kb = build().0.len() as f64 / 1024.0;
+            let m = ms(time(build));
+            let per_1000 = m / n as f64 * 1000.0;
+            let b: f64 = *base.get_or_insert(per_1000);
+            if n == 10_000 && m >= 100.0 {
+                met = false;
+            }
+            println!("| {variant:<8} | {n:>6} | {m:>9.3} | {yaml_kb:>10.1} | {per_1000:>16.3} | {:>24.2} |", per_1000 / b);
+        }
+    }
+    println!(
+        "\ngoal (< 100 ms at 10,000 blocks): {}",
+        if met { "met" } else { "MISSED" }
+    );
 }

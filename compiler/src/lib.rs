@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod ast;
 pub mod check;
 pub mod diag;
+pub mod diff;
 pub mod draw;
 pub mod eval;
 pub mod explain;

@@ -1,6 +1,8 @@
 //! `graph_to_ir`: the checked graph as a versioned, deterministic, serialisable document
 //! — what later commands and the runtime consume. Same file, byte-identical IR.
 
+mod yaml;
+
 use crate::eval::Value;
 use crate::graph::{ArchGraph, EdgeKind, Node};
 use crate::model::Region;
@@ -139,7 +141,8 @@ impl std::fmt::Display for IrError {
 
 /// The IR as YAML (what `archc build` writes as `ir.yaml`).
 pub fn ir_to_yaml(ir: &Ir) -> String {
-    serde_norway::to_string(ir).expect("the IR serialises: plain data, string keys")
+    let json = serde_json::to_string(ir).expect("the IR serialises: plain data, string keys");
+    yaml::json_to_yaml(&json)
 }
 
 /// Reads IR YAML (or JSON, which is YAML) back, checking the schema first.
