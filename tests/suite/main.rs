@@ -3,6 +3,7 @@
 mod common;
 mod costs;
 mod counts;
+mod diff;
 mod models;
 mod registry;
 mod robustness;
