@@ -9,7 +9,7 @@ use archc::analyze::Workload;
 use archc::diff::{graphs_to_diff, Delta, Diff, NodeDiff, Status};
 use serde_json::Value as Json;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
@@ -105,7 +105,7 @@ fn mark(s: Status) -> &'static str {
 }
 
 /// The tree as text: the `--- A` / `+++ B` header, then a line per difference.
-pub fn text(d: &Diff, old: &std::path::Path, new: &std::path::Path, color: bool) -> String {
+pub fn text(d: &Diff, old: &Path, new: &Path, color: bool) -> String {
     let mut top = Vec::new();
     if !d.params.is_empty() {
         let lines = d
@@ -226,7 +226,7 @@ pub fn text(d: &Diff, old: &std::path::Path, new: &std::path::Path, color: bool)
         }
     };
     let mut out = String::new();
-    let model = |m: &str, p: &std::path::Path| format!("{} ({m})", p.display());
+    let model = |m: &str, p: &Path| format!("{} ({m})", p.display());
     out.push_str(&paint("1;31", &format!("--- {}", model(&d.old_model, old))));
     out.push('\n');
     out.push_str(&paint("1;32", &format!("+++ {}", model(&d.new_model, new))));
@@ -372,5 +372,74 @@ fn value(v: &Json) -> String {
             }
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archc::diff::{Change, ItemDiff};
+
+    fn sample() -> Diff {
+        let node = |path: &str, status, changes| NodeDiff {
+            path: path.into(),
+            status,
+            what: "block gpt2".into(),
+            changes,
+            params: Delta::new(0, 10),
+            flops_forward: Delta::new(0, 20),
+        };
+        Diff {
+            old_model: "a".into(),
+            new_model: "b".into(),
+            seq: 8,
+            equal: false,
+            params: vec![],
+            items: vec![ItemDiff {
+                item: "trunk".into(),
+                name: "trunk".into(),
+                status: Status::Changed,
+                was: None,
+                nodes: vec![
+                    node(
+                        "trunk.blocks.0",
+                        Status::Changed,
+                        vec![Change {
+                            field: "attention.heads".into(),
+                            old: Some(12.into()),
+                            new: Some(16.into()),
+                        }],
+                    ),
+                    node("trunk.blocks.1", Status::Added, vec![]),
+                    node("trunk.blocks.2", Status::Added, vec![]),
+                ],
+                params: Delta::new(0, 30),
+                flops_forward: Delta::new(0, 60),
+            }],
+            loops: vec![],
+            masks: vec![],
+            lints: vec![],
+            total_params: Delta::new(5, 35),
+            total_flops_forward: Delta::new(0, 60),
+        }
+    }
+
+    #[test]
+    fn plain_tree_folds_runs_and_lists_leaves() {
+        let out = text(&sample(), Path::new("a.arch"), Path::new("b.arch"), false);
+        assert!(!out.contains('\x1b'));
+        assert!(out.contains("~ trunk.blocks.0 (block gpt2)"), "{out}");
+        assert!(out.contains("attention.heads: 12 -> 16"), "{out}");
+        assert!(out.contains("+ trunk.blocks.1..2 (block gpt2 x2)"), "{out}");
+        assert!(out.contains("each: params +10  FLOPs +20 FLOP"), "{out}");
+        assert!(out.contains("total: params 5 -> 35 (+30)"), "{out}");
+    }
+
+    #[test]
+    fn colour_marks_added_green_removed_red_changed_yellow() {
+        let out = text(&sample(), Path::new("a.arch"), Path::new("b.arch"), true);
+        assert!(out.contains("\x1b[33m~ trunk"), "{out:?}");
+        assert!(out.contains("\x1b[32m+ trunk.blocks.1"), "{out:?}");
+        assert!(out.contains("\x1b[1;31m--- a.arch"), "{out:?}");
     }
 }

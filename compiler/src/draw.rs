@@ -2,29 +2,25 @@
 //! lays it out and renders SVG with the pure-Rust `layout-rs` crate (no Graphviz).
 //!
 //! The DOT is plain Graphviz (a cluster per stem, trunk and head; `constraint=false`
-//! on loop and tied edges) that stays inside what layout-rs 0.1.3 understands: boxes,
-//! fill and border colours, edge colours, labels and `style=dashed`, `penwidth`.
-//! layout-rs parses subgraphs but flattens them (no cluster boxes: the owner is in
-//! each label instead), ignores `constraint`, and has no dotted edges or node border
-//! styles. It turns an edge that closes a cycle around by itself, so loop and tied
-//! edges are written last, after the data edges that fix the top-to-bottom order.
-//! [`dot_to_svg`] maps the Graphviz attributes it lacks onto its own (`dotted` →
-//! `dashed`, node `penwidth` → its border `width`) and draws with its own SVG canvas
-//! ([`Canvas`]): deterministic bytes, sans-serif text, boxes sized to their text.
+//! on loop and tied edges) within what layout-rs 0.1.3 reads: boxes, fill and border
+//! colours, edge colours, labels, `style=dashed`, `penwidth`. layout-rs flattens
+//! subgraphs (no cluster boxes, so each label names its owner's kind), ignores
+//! `constraint`, and has no dotted edges or node border styles. It turns around an
+//! edge that closes a cycle, so loop and tied edges come last, after the data edges
+//! that fix the top-to-bottom order. [`dot_to_svg`] maps `dotted` to `dashed` and a
+//! node's `penwidth` to layout-rs's border `width`, and draws on its own `Canvas`.
 
 use crate::graph::{ArchGraph, EdgeKind, Node, NodeKind, Owner};
 use crate::model::{Inject, NormKind, Projection, Region, Steps};
-use layout::core::color::Color;
 use layout::core::format::{ClipHandle, RenderBackend};
-use layout::core::geometry::Point;
-use layout::core::style::StyleAttr;
+use layout::core::{color::Color, geometry::Point, style::StyleAttr};
 use layout::gv::parser::ast;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-/// Per modality, by stem order: (fill, border and edge colour).
+/// Per modality, in stem order: (fill, border and edges).
 const PALETTE: [(&str, &str); 8] = [
     ("#dbe9f6", "#1f77b4"),
     ("#fde3c8", "#d9620b"),
@@ -35,89 +31,79 @@ const PALETTE: [(&str, &str); 8] = [
     ("#efe9c9", "#8c7a0c"),
     ("#e4d7cf", "#8c564b"),
 ];
-/// The trunk and anything shared by several modalities.
+/// The trunk, and nodes of no single modality.
 const NEUTRAL: (&str, &str) = ("#f0f0f0", "#555555");
 const LOOP: (&str, &str) = ("#fde0dd", "#d62728");
 const TIED: &str = "#7f7f7f";
-/// The border of an input that carries a mask region other than causal.
-const MASKED_BORDER: &str = "#b00060";
+/// The border of an input whose modality has a mask region other than causal.
+const MASKED: &str = "#b00060";
 
 /// The graph as Graphviz DOT text: deterministic (same graph, same bytes).
 pub fn graph_to_dot(g: &ArchGraph) -> String {
-    let stems = stem_order(g);
-    let colour = |n: NodeIndex| -> (&'static str, &'static str) {
-        let node = &g.graph[n];
-        if let NodeKind::Loop { .. } = node.kind {
-            return LOOP;
+    let mut stems: Vec<&str> = Vec::new();
+    for n in g.graph.node_indices() {
+        if let Owner::Stem(s) = &g.graph[n].owner {
+            if !stems.contains(&s.as_str()) {
+                stems.push(s);
+            }
         }
-        modality(g, node)
+    }
+    let colour = |n: NodeIndex| match g.graph[n].kind {
+        NodeKind::Loop { .. } => LOOP,
+        _ => modality(g, &g.graph[n])
             .and_then(|m| stems.iter().position(|s| *s == m))
-            .map_or(NEUTRAL, |i| PALETTE[i % PALETTE.len()])
+            .map_or(NEUTRAL, |i| PALETTE[i % PALETTE.len()]),
     };
-    let mut out = String::new();
-    let _ = writeln!(out, "digraph {} {{", quote(&g.name));
-    out.push_str(
-        "  rankdir=TB;\n  newrank=true;\n  nodesep=0.3;\n  ranksep=0.35;\n  \
-         labelloc=t;\n  fontname=\"Helvetica\";\n",
+    let name = quote(&g.name);
+    let mut out = format!(
+        "digraph {name} {{\n  rankdir=TB;\n  label={name};\n  labelloc=t;\n  \
+         fontname=\"Helvetica\";\n  node [shape=box, style=\"rounded,filled\", \
+         fontname=\"Helvetica\", fontsize=14];\n  edge [fontname=\"Helvetica\", fontsize=12];\n"
     );
-    let _ = writeln!(out, "  label={};", quote(&g.name));
-    out.push_str(
-        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=14];\n  \
-         edge [fontname=\"Helvetica\", fontsize=12, arrowsize=0.7];\n",
-    );
-
-    // Clusters, in the order the items first appear among the nodes (file order).
+    // One cluster per stem, trunk and head, in the order their nodes come (file order).
     let mut groups: Vec<(Option<&Owner>, Vec<NodeIndex>)> = Vec::new();
     for n in g.graph.node_indices() {
         let owner = &g.graph[n].owner;
-        let key = match owner {
-            Owner::Stem(_) | Owner::Trunk(_) | Owner::Head(_) => Some(owner),
-            _ => None,
-        };
+        let key =
+            matches!(owner, Owner::Stem(_) | Owner::Trunk(_) | Owner::Head(_)).then_some(owner);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(n),
             None => groups.push((key, vec![n])),
         }
     }
     for (i, (owner, members)) in groups.iter().enumerate() {
-        let indent = if owner.is_some() { "    " } else { "  " };
         if let Some(owner) = owner {
-            let (fill, border) = members.first().map_or(NEUTRAL, |n| colour(*n));
-            let _ = writeln!(out, "  subgraph cluster_{i} {{");
+            let title = match owner {
+                Owner::Trunk(_) => "trunk".to_string(),
+                o => o.describe().replace('`', ""),
+            };
+            let (title, border) = (quote(&title), colour(members[0]).1);
             let _ = writeln!(
                 out,
-                "    label={};\n    style=\"rounded,filled\";\n    fillcolor=\"{}\";\n    \
-                 color=\"{border}\";",
-                quote(&match owner {
-                    Owner::Trunk(_) => "trunk".to_string(),
-                    o => o.describe().replace('`', ""),
-                }),
-                lighter(fill),
+                "  subgraph cluster_{i} {{\n    label={title};\n    style=rounded;\n    \
+                 color=\"{border}\";"
             );
         }
         for &n in members {
-            let (fill, border) = colour(n);
-            let node = &g.graph[n];
+            let ((fill, border), node) = (colour(n), &g.graph[n]);
             let regions = mask_regions(g, node);
-            let mut attrs = format!(
-                "label={}, fillcolor=\"{fill}\", color=\"{border}\"",
-                quote(&label(node, &regions))
-            );
-            if regions.iter().any(|r| !matches!(r, Region::Causal)) {
-                // A thick dashed border in the mask colour (double in Graphviz).
-                attrs = format!(
-                    "label={}, style=\"rounded,filled,dashed\", penwidth=2, peripheries=2, \
-                     fillcolor=\"{fill}\", color=\"{MASKED_BORDER}\"",
-                    quote(&label(node, &regions))
-                );
-            }
+            let label = quote(&label(node, &regions));
+            let attrs = if regions.iter().any(|r| !matches!(r, Region::Causal)) {
+                // A thick dashed border in the mask colour (and double in Graphviz).
+                format!(
+                    "label={label}, style=\"rounded,filled,dashed\", penwidth=2, \
+                     peripheries=2, fillcolor=\"{fill}\", color=\"{MASKED}\""
+                )
+            } else {
+                format!("label={label}, fillcolor=\"{fill}\", color=\"{border}\"")
+            };
+            let indent = if owner.is_some() { "    " } else { "  " };
             let _ = writeln!(out, "{indent}n{} [{attrs}];", n.index());
         }
         if owner.is_some() {
             out.push_str("  }\n");
         }
     }
-
     // Data edges first (they fix the ranks), then tied and loop edges, which go back up.
     let mut edges: Vec<_> = (&g.graph).edge_references().collect();
     edges.sort_by_key(|e| {
@@ -129,40 +115,39 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
         (order, e.source().index(), e.target().index())
     });
     for e in edges {
-        let (s, t) = (e.source().index(), e.target().index());
         let attrs = match &e.weight().kind {
             EdgeKind::Data { rows, width } => {
-                let shape = if *width == 0 {
-                    format!("[{rows}] ids")
-                } else {
-                    format!("[{rows}, {width}]")
+                let shape = match width {
+                    0 => format!("[{rows}] ids"),
+                    w => format!("[{rows}, {w}]"),
                 };
-                let (_, border) = colour(e.source());
-                format!(
-                    "label={}, color=\"{border}\", fontcolor=\"{border}\"",
-                    quote(&shape)
-                )
+                let (shape, c) = (quote(&shape), colour(e.source()).1);
+                format!("label={shape}, color=\"{c}\", fontcolor=\"{c}\"")
             }
             EdgeKind::Loop { name } => {
                 let text = match &g.graph[e.source()].kind {
                     NodeKind::Loop { steps, inject, .. } => {
-                        format!("{name}: {}, {}", steps_text(steps), inject_text(inject))
+                        format!("{name}: {}", loop_text(steps, inject, ", "))
                     }
                     _ => name.clone(),
                 };
-                let c = LOOP.1;
+                let (text, c) = (quote(&text), LOOP.1);
                 format!(
-                    "label={}, style=dashed, color=\"{c}\", fontcolor=\"{c}\", penwidth=2, \
-                     constraint=false",
-                    quote(&text)
+                    "label={text}, style=dashed, color=\"{c}\", fontcolor=\"{c}\", penwidth=2, \
+                     constraint=false"
                 )
             }
             EdgeKind::Tied => format!(
                 "label=\"tied\", style=dotted, color=\"{TIED}\", fontcolor=\"{TIED}\", \
-                 arrowhead=none, constraint=false"
+                 constraint=false"
             ),
         };
-        let _ = writeln!(out, "  n{s} -> n{t} [{attrs}];");
+        let _ = writeln!(
+            out,
+            "  n{} -> n{} [{attrs}];",
+            e.source().index(),
+            e.target().index()
+        );
     }
     out.push_str("}\n");
     out
@@ -170,11 +155,10 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
 
 /// Lays out DOT and renders SVG with the layout-rs crate (pure Rust, no Graphviz).
 ///
-/// layout-rs asserts on some graphs it cannot lay out; such a panic is caught and
-/// returned as `Err` (the default panic hook still reports it on stderr).
+/// layout-rs panics on some input (an empty graph, a broken record label); the panic
+/// is caught and returned as `Err`, though the panic hook still prints it to stderr.
 pub fn dot_to_svg(dot: &str) -> Result<String, String> {
-    use layout::gv::{DotParser, GraphBuilder};
-    use layout::std_shapes::shapes::ShapeKind;
+    use layout::{gv::DotParser, gv::GraphBuilder, std_shapes::shapes::ShapeKind};
     let mut parsed = DotParser::new(dot)
         .process()
         .map_err(|e| format!("DOT does not parse: {e}"))?;
@@ -183,36 +167,34 @@ pub fn dot_to_svg(dot: &str) -> Result<String, String> {
         let mut builder = GraphBuilder::new();
         builder.visit_graph(&parsed);
         let mut graph = builder.get();
-        // layout-rs sizes text at one em per character; fit boxes to Helvetica.
+        if graph.num_nodes() == 0 {
+            return Err("the graph has no nodes".to_string());
+        }
+        // layout-rs gives text one em per character: fit boxes to Helvetica instead.
         for h in graph.iter_nodes().collect::<Vec<_>>() {
             let e = graph.element_mut(h);
             if let ShapeKind::Box(text) = &e.shape {
+                let (chars, lines) = text_size(text);
                 let fs = e.look.font_size as f64;
-                let chars = text.lines().map(|l| l.chars().count()).max().unwrap_or(1);
-                let lines = text.lines().count().max(1);
-                e.pos.set_size(Point::new(
-                    chars as f64 * fs * 0.6 + 20.,
-                    lines as f64 * fs * 1.2 + 12.,
-                ));
+                e.pos
+                    .set_size(Point::new(chars * fs * 0.6 + 20., lines * fs * 1.2 + 12.));
             }
         }
         let mut canvas = Canvas::default();
         graph.do_it(false, false, false, &mut canvas);
-        canvas.finish()
+        Ok(canvas.finish())
     })
-    .map_err(|p| {
-        let why = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+    .unwrap_or_else(|p| {
+        let why = p.downcast_ref::<&str>().map(|s| s.to_string());
+        let why = why
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        format!("layout failed: {why}")
+        Err(format!("layout failed: {why}"))
     })
 }
 
-/// Graphviz attributes onto layout-rs's: `dotted` edges become `dashed` (it has no
-/// dots), and a node's `penwidth` becomes `width`, its name for the border width
-/// (Graphviz's `width` is the node's size, so that one is dropped).
+/// Graphviz attributes onto layout-rs's: no dotted edges there, so `dashed`; a node's
+/// border width is its `width` there (a size in Graphviz), so `penwidth` goes there.
 fn adapt(g: &mut ast::Graph) {
     fn node(l: &mut ast::AttributeList) {
         l.list.retain(|(k, _)| k != "width");
@@ -241,10 +223,16 @@ fn adapt(g: &mut ast::Graph) {
     }
 }
 
+/// The widest line in characters, and the number of lines.
+fn text_size(text: &str) -> (f64, f64) {
+    let chars = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    (chars as f64, text.lines().count().max(1) as f64)
+}
+
 /// An SVG canvas for layout-rs. Unlike its `SVGWriter`, the bytes do not depend on
 /// hash order, the picture is sized to what is drawn, text is sans-serif, a thick
 /// border (a mask region) is dashed, and edge labels sit beside their edge in its
-/// colour, drawn last so lines do not cross them.
+/// colour, drawn last so that no line crosses them.
 #[derive(Default)]
 struct Canvas {
     body: String,
@@ -252,17 +240,25 @@ struct Canvas {
     size: (f64, f64),
     clips: usize,
     /// The centre of the last shape drawn: text centred elsewhere is an edge label.
-    shape_at: Option<(f64, f64)>,
-    /// Edge labels: the point their edge passes through, text, size, colour.
-    labels: Vec<((f64, f64), String, f64, String)>,
+    shape_at: Option<Point>,
+    /// Edge labels: the point their edge runs through, text, font size, colour.
+    labels: Vec<(Point, String, f64, String)>,
 }
 
 fn web(c: Color) -> String {
-    c.to_web_color()[..7].to_string()
+    c.to_web_color()[..7].to_string() // #rrggbbaa → #rrggbb
 }
 
-fn near(a: (f64, f64), b: Point) -> bool {
-    (a.0 - b.x).abs() < 0.5 && (a.1 - b.y).abs() < 0.5
+/// Fill (or none) and stroke.
+fn colours(look: &StyleAttr) -> (String, String) {
+    (
+        look.fill_color.map_or("none".into(), web),
+        web(look.line_color),
+    )
+}
+
+fn near(a: Point, b: Point) -> bool {
+    (a.x - b.x).abs() < 0.5 && (a.y - b.y).abs() < 0.5
 }
 
 impl Canvas {
@@ -271,43 +267,40 @@ impl Canvas {
     }
 
     fn text(&mut self, x: f64, y: f64, text: &str, fs: f64, fill: &str, anchor: &str) {
-        let lines: Vec<&str> = text.lines().collect();
-        let top = y - lines.len() as f64 * fs * 0.6;
-        let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
+        let (chars, lines) = text_size(text);
+        let top = y - lines * fs * 0.6;
         let right = if anchor == "end" {
             x
         } else {
-            x + widest * fs * 0.3
+            x + chars * fs * 0.3
         };
-        self.grow(right, top + lines.len() as f64 * fs * 1.2);
+        self.grow(right, top + lines * fs * 1.2);
         let _ = write!(
             self.body,
-            "<text x=\"{x}\" y=\"{top}\" font-size=\"{fs}\" fill=\"{fill}\" \
-             text-anchor=\"{anchor}\" paint-order=\"stroke\" stroke=\"white\" stroke-width=\"3\">"
+            "<text x='{x}' y='{top}' font-size='{fs}' fill='{fill}' text-anchor='{anchor}' \
+             paint-order='stroke' stroke='white' stroke-width='3'>"
         );
-        for (i, l) in lines.iter().enumerate() {
-            let dy = if i == 0 { fs * 0.95 } else { fs * 1.2 };
-            let _ = write!(self.body, "<tspan x=\"{x}\" dy=\"{dy}\">{}</tspan>", xml(l));
+        for (i, l) in text.lines().enumerate() {
+            let dy = fs * if i == 0 { 0.95 } else { 1.2 };
+            let _ = write!(self.body, "<tspan x='{x}' dy='{dy}'>{}</tspan>", xml(l));
         }
         self.body.push_str("</text>\n");
     }
 
     fn finish(mut self) -> String {
-        for ((x, y), text, fs, colour) in std::mem::take(&mut self.labels) {
-            self.text(x - 6., y, &text, fs, &colour, "end");
+        for (at, text, fs, colour) in std::mem::take(&mut self.labels) {
+            self.text(at.x - 6., at.y, &text, fs, &colour, "end");
         }
         let (w, h) = (self.size.0.ceil() + 10., self.size.1.ceil() + 10.);
         let mut s = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-             viewBox=\"0 0 {w} {h}\" font-family=\"Helvetica, Arial, sans-serif\">\n<defs>\n"
+            "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' \
+             viewBox='0 0 {w} {h}' font-family='Helvetica, Arial, sans-serif'>\n<defs>\n"
         );
         for d in &self.defs {
             let _ = writeln!(s, "{d}");
         }
-        s.push_str("</defs>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        s.push_str(&self.body);
-        s.push_str("</svg>\n");
-        s
+        s.push_str("</defs>\n<rect width='100%' height='100%' fill='white'/>\n");
+        s + &self.body + "</svg>\n"
     }
 }
 
@@ -320,55 +313,41 @@ impl RenderBackend for Canvas {
         _: Option<String>,
         clip: Option<ClipHandle>,
     ) {
-        self.grow(xy.x + size.x, xy.y + size.y);
-        self.shape_at = Some((xy.x + size.x / 2., xy.y + size.y / 2.));
-        let fill = look.fill_color.map_or("none".into(), web);
-        let dash = if look.line_width >= 2 {
-            " stroke-dasharray=\"7,3\""
+        let (Point { x, y }, Point { x: w, y: h }) = (xy, size);
+        self.grow(x + w, y + h);
+        self.shape_at = Some(Point::new(x + w / 2., y + h / 2.));
+        let ((fill, stroke), sw, rx) = (colours(look), look.line_width, look.rounded.max(6));
+        let dash = if sw >= 2 {
+            " stroke-dasharray='7,3'"
         } else {
             ""
         };
-        let clip = clip.map_or(String::new(), |c| format!(" clip-path=\"url(#c{c})\""));
+        let clip = clip.map_or(String::new(), |c| format!(" clip-path='url(#c{c})'"));
         let _ = writeln!(
             self.body,
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" fill=\"{fill}\" \
-             stroke=\"{}\" stroke-width=\"{}\"{dash}{clip}/>",
-            xy.x,
-            xy.y,
-            size.x,
-            size.y,
-            look.rounded.max(6),
-            web(look.line_color),
-            look.line_width
+            "<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='{rx}' fill='{fill}' \
+             stroke='{stroke}' stroke-width='{sw}'{dash}{clip}/>"
         );
     }
 
     fn draw_line(&mut self, a: Point, b: Point, look: &StyleAttr, _: Option<String>) {
         self.grow(a.x.max(b.x), a.y.max(b.y));
+        let (stroke, sw) = (web(look.line_color), look.line_width);
+        let (Point { x, y }, Point { x: x2, y: y2 }) = (a, b);
         let _ = writeln!(
             self.body,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/>",
-            a.x,
-            a.y,
-            b.x,
-            b.y,
-            web(look.line_color),
-            look.line_width
+            "<line x1='{x}' y1='{y}' x2='{x2}' y2='{y2}' stroke='{stroke}' stroke-width='{sw}'/>"
         );
     }
 
     fn draw_circle(&mut self, xy: Point, size: Point, look: &StyleAttr, _: Option<String>) {
-        self.grow(xy.x + size.x / 2., xy.y + size.y / 2.);
-        self.shape_at = Some((xy.x, xy.y));
-        let fill = look.fill_color.map_or("none".into(), web);
+        let (Point { x, y }, rx, ry) = (xy, size.x / 2., size.y / 2.);
+        self.grow(x + rx, y + ry);
+        self.shape_at = Some(xy);
+        let (fill, stroke) = colours(look);
         let _ = writeln!(
             self.body,
-            "<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" fill=\"{fill}\" stroke=\"{}\"/>",
-            xy.x,
-            xy.y,
-            size.x / 2.,
-            size.y / 2.,
-            web(look.line_color)
+            "<ellipse cx='{x}' cy='{y}' rx='{rx}' ry='{ry}' fill='{fill}' stroke='{stroke}'/>"
         );
     }
 
@@ -378,12 +357,15 @@ impl RenderBackend for Canvas {
             return self.text(xy.x, xy.y, text, fs, "#000000", "middle");
         }
         // A label connector: layout-rs made it one em per character (+10) wide and
-        // runs the edge through its right-hand side.
-        let chars = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-        let edge_x = xy.x + (chars * look.font_size + 10) as f64 / 2.;
+        // runs the edge through the middle of its right-hand side.
+        let right = xy.x + (text_size(text).0 * look.font_size as f64 + 10.) / 2.;
         let fs = look.font_size.min(12) as f64;
-        self.labels
-            .push(((edge_x, xy.y), text.to_string(), fs, web(look.line_color)));
+        self.labels.push((
+            Point::new(right, xy.y),
+            text.into(),
+            fs,
+            web(look.line_color),
+        ));
     }
 
     fn draw_arrow(
@@ -395,58 +377,55 @@ impl RenderBackend for Canvas {
         _: Option<String>,
         _text: &str,
     ) {
-        // layout-rs moved every label onto a connector before drawing: `_text` is "".
+        // (layout-rs moved every label onto a connector before drawing: `_text` is "".)
         let Some(((p, c), rest)) = path.split_first() else {
             return;
         };
         let colour = web(look.line_color);
-        let mut d = format!("M {} {}", p.x, p.y);
+        let mut d = format!("M {} {} C {} {}", p.x, p.y, c.x, c.y);
         for (i, (q, k)) in rest.iter().enumerate() {
             self.grow(q.x.max(k.x), q.y.max(k.y));
-            // A label moved along its edge lost the edge's colour: give it back.
+            // A label that layout-rs moved along its edge lost the edge's colour.
             for label in self.labels.iter_mut().filter(|l| near(l.0, *k)) {
                 label.3 = colour.clone();
             }
-            let _ = if i == 0 {
-                write!(d, " C {} {}, {} {}, {} {}", c.x, c.y, q.x, q.y, k.x, k.y)
-            } else {
-                write!(d, " S {} {}, {} {}", q.x, q.y, k.x, k.y)
-            };
+            let (sep, Point { x: qx, y: qy }, Point { x: kx, y: ky }) =
+                ([",", " S"][i.min(1)], q, k);
+            let _ = write!(d, "{sep} {qx} {qy}, {kx} {ky}");
         }
         let id = format!("m{}", &colour[1..]);
         self.defs.insert(format!(
-            "<marker id=\"{id}\" markerWidth=\"10\" markerHeight=\"7\" refX=\"10\" refY=\"3.5\" \
-             orient=\"auto-start-reverse\"><polygon points=\"0 0, 10 3.5, 0 7\" fill=\"{colour}\"/></marker>"
+            "<marker id='{id}' markerWidth='10' markerHeight='7' refX='10' refY='3.5' \
+             orient='auto-start-reverse'><polygon points='0 0, 10 3.5, 0 7' fill='{colour}'/>\
+             </marker>"
         ));
+        let url = |on, end| {
+            if on {
+                format!(" marker-{end}='url(#{id})'")
+            } else {
+                String::new()
+            }
+        };
+        let (start, end, sw) = (url(head.0, "start"), url(head.1, "end"), look.line_width);
         let dash = if dashed {
-            " stroke-dasharray=\"8,5\""
+            " stroke-dasharray='8,5'"
         } else {
             ""
         };
-        let start = if head.0 {
-            format!(" marker-start=\"url(#{id})\"")
-        } else {
-            String::new()
-        };
-        let end = if head.1 {
-            format!(" marker-end=\"url(#{id})\"")
-        } else {
-            String::new()
-        };
         let _ = writeln!(
             self.body,
-            "<path d=\"{d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{}\"{dash}{start}{end}/>",
-            look.line_width
+            "<path d='{d}' fill='none' stroke='{colour}' stroke-width='{sw}'{dash}{start}{end}/>"
         );
     }
 
     fn create_clip(&mut self, xy: Point, size: Point, rounded: usize) -> ClipHandle {
+        let (Point { x, y }, Point { x: w, y: h }, id) = (xy, size, self.clips);
         self.clips += 1;
         self.defs.insert(format!(
-            "<clipPath id=\"c{}\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{rounded}\"/></clipPath>",
-            self.clips - 1, xy.x, xy.y, size.x, size.y
+            "<clipPath id='c{id}'><rect x='{x}' y='{y}' width='{w}' height='{h}' \
+             rx='{rounded}'/></clipPath>"
         ));
-        self.clips - 1
+        id
     }
 }
 
@@ -454,165 +433,114 @@ fn xml(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
-/// The stems in the order their first node appears (file order).
-fn stem_order(g: &ArchGraph) -> Vec<&str> {
-    let mut stems: Vec<&str> = Vec::new();
-    for n in g.graph.node_indices() {
-        if let Owner::Stem(s) = &g.graph[n].owner {
-            if !stems.contains(&s.as_str()) {
-                stems.push(s);
-            }
-        }
-    }
-    stems
-}
-
-/// The stem a node works for: its own stem, a head's target, else its rows `S_<stem>`.
+/// The stem a node works for: its own, its head's target, else its rows' `S_<stem>`.
 fn modality<'a>(g: &'a ArchGraph, node: &'a Node) -> Option<&'a str> {
-    match &node.owner {
-        Owner::Stem(s) => return Some(s),
-        Owner::Trunk(_) => return None,
-        Owner::Head(h) => {
-            let target = g
-                .heads
-                .iter()
-                .find(|i| &i.name == h)
-                .and_then(|i| i.target.as_deref());
-            if let Some(t) = target {
-                return Some(t);
-            }
-            if let NodeKind::Objective {
+    let target = match (&node.owner, &node.kind) {
+        (Owner::Stem(s), _) => return Some(s),
+        (Owner::Trunk(_), _) => return None,
+        (
+            _,
+            NodeKind::Objective {
                 target: Some(t), ..
-            } = &node.kind
-            {
-                return Some(t);
-            }
-        }
-        _ => {}
-    }
-    node.rows.strip_prefix("S_")
+            },
+        ) => Some(t.as_str()),
+        (Owner::Head(h), _) => g
+            .heads
+            .iter()
+            .find(|i| &i.name == h)
+            .and_then(|i| i.target.as_deref()),
+        _ => None,
+    };
+    target.or_else(|| node.rows.strip_prefix("S_"))
 }
 
 /// The mask regions of an input node's modality (none for other nodes).
 fn mask_regions<'a>(g: &'a ArchGraph, node: &Node) -> Vec<&'a Region> {
-    match &node.kind {
-        NodeKind::Input { modality, .. } => g
-            .masks
-            .iter()
-            .filter(|m| &m.modality == modality)
-            .map(|m| &m.region)
-            .collect(),
-        _ => Vec::new(),
-    }
+    let NodeKind::Input { modality, .. } = &node.kind else {
+        return Vec::new();
+    };
+    g.masks
+        .iter()
+        .filter(|m| &m.modality == modality)
+        .map(|m| &m.region)
+        .collect()
 }
 
+/// `path`, then `owner: kind details d=width`, then one line per mask region.
 fn label(node: &Node, regions: &[&Region]) -> String {
-    let d = |w: u64| {
-        if w == 0 {
-            String::new()
-        } else {
-            format!(" d={w}")
-        }
-    };
-    let kind = node.kind.name();
-    let mut lines = vec![node.path.clone()];
-    // layout-rs draws no clusters, so the owner's kind leads the second line.
     let owner = match &node.owner {
         Owner::Stem(_) => "stem: ",
         Owner::Head(_) => "head: ",
         Owner::Layer(_) => "layer: ",
         _ => "",
     };
-    lines.push(
-        owner.to_string()
-            + &match &node.kind {
-                NodeKind::Input { stem, .. } => format!("input {}{}", stem.name(), d(node.width)),
-                NodeKind::Block(b) => format!("block {}{}", b.def, d(node.width)),
-                NodeKind::Norm(n) => match n.kind {
-                    NormKind::Layernorm { .. } => format!("layernorm{}", d(node.width)),
-                    NormKind::Rmsnorm => format!("rmsnorm{}", d(node.width)),
-                },
-                NodeKind::Merge { stems } => {
-                    format!("merge [{}]{}", stems.join(", "), d(node.width))
-                }
-                NodeKind::Projection { projection, .. } => {
-                    let how = match projection {
-                        Projection::Linear { .. } => "linear",
-                        Projection::Tied { .. } => "tied",
-                        Projection::Mlp { .. } => "mlp",
-                        Projection::None => "none",
-                    };
-                    format!("projection {how}{}", d(node.width))
-                }
-                NodeKind::Objective { objective, target } => match target {
-                    Some(t) => format!("objective {} -> {t}", objective.kind.name()),
-                    None => format!("objective {}", objective.kind.name()),
-                },
-                NodeKind::Loop { steps, inject, .. } => format!(
-                    "loop{}\n{}, inject {}",
-                    d(node.width),
-                    steps_text(steps),
-                    inject_text(inject)
-                ),
-                _ => format!("{kind}{}", d(node.width)),
-            },
-    );
-    for r in regions {
-        lines.push(format!("mask: {}", region_text(r)));
+    let what = match &node.kind {
+        NodeKind::Input { stem, .. } => format!("input {}", stem.name()),
+        NodeKind::Block(b) => format!("block {}", b.def),
+        NodeKind::Norm(n) => match n.kind {
+            NormKind::Layernorm { .. } => "layernorm".into(),
+            NormKind::Rmsnorm => "rmsnorm".into(),
+        },
+        NodeKind::Merge { stems } => format!("merge [{}]", stems.join(", ")),
+        NodeKind::Projection { projection, .. } => match projection {
+            Projection::Linear { .. } => "projection linear".into(),
+            Projection::Tied { .. } => "projection tied".into(),
+            Projection::Mlp { .. } => "projection mlp".into(),
+            Projection::None => "projection none".into(),
+        },
+        NodeKind::Objective {
+            objective,
+            target: Some(t),
+        } => format!("objective {} -> {t}", objective.kind.name()),
+        NodeKind::Objective { objective, .. } => format!("objective {}", objective.kind.name()),
+        k => k.name().into(),
+    };
+    let width = if node.width == 0 {
+        String::new()
+    } else {
+        format!(" d={}", node.width)
+    };
+    let mut text = format!("{}\n{owner}{what}{width}", node.path);
+    if let NodeKind::Loop { steps, inject, .. } = &node.kind {
+        text += &format!("\n{}", loop_text(steps, inject, ", inject "));
     }
-    lines.join("\n")
+    for r in regions {
+        text += &match r {
+            Region::Prefix { len } => format!("\nmask: prefix {len}"),
+            Region::MaskTokens { min_rate, max_rate } => {
+                format!("\nmask: mask_tokens {min_rate:?}..{max_rate:?}")
+            }
+            Region::Scales { sides } => format!("\nmask: scales {sides:?}"),
+            r => format!("\nmask: {}", r.name()),
+        };
+    }
+    text
 }
 
-fn steps_text(s: &Steps) -> String {
-    match s {
+fn loop_text(steps: &Steps, inject: &Inject, sep: &str) -> String {
+    let steps = match steps {
         Steps::Fixed { n } => format!("x{n}"),
         Steps::Sampled { mean, backprop } => format!("x~{mean} (backprop {backprop})"),
         Steps::Entropy {
             head,
             threshold,
             max,
-        } => {
-            format!("while H({head}) > {threshold}, max {max}")
-        }
-    }
-}
-
-fn inject_text(i: &Inject) -> &'static str {
-    match i {
+        } => format!("while H({head}) > {threshold}, max {max}"),
+    };
+    let inject = match inject {
         Inject::Add => "add",
         Inject::Replace => "replace",
         Inject::ConcatLinear => "concat_linear",
-    }
+    };
+    format!("{steps}{sep}{inject}")
 }
 
-fn region_text(r: &Region) -> String {
-    match r {
-        Region::Prefix { len } => format!("prefix {len}"),
-        Region::MaskTokens { min_rate, max_rate } => {
-            format!("mask_tokens {min_rate:?}..{max_rate:?}")
-        }
-        Region::Scales { sides } => {
-            let s: Vec<String> = sides.iter().map(u64::to_string).collect();
-            format!("scales {}", s.join(" "))
-        }
-        _ => r.name().to_string(),
-    }
-}
-
-/// A cluster's background: the node fill mixed halfway with white.
-fn lighter(hex: &str) -> String {
-    let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap_or(0xffffff);
-    let mix = |shift: u32| (((v >> shift) & 0xff) + 0xff) / 2;
-    format!("#{:02x}{:02x}{:02x}", mix(16), mix(8), mix(0))
-}
-
-/// A DOT string literal: quotes and backslashes escaped, newlines as `\n`.
+/// A DOT string literal: quotes and backslashes escaped, line breaks as `\n`.
 fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    let mut out = String::from("\"");
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -622,6 +550,116 @@ fn quote(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push('"');
-    out
+    out + "\""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(model: &str) -> (ArchGraph, String) {
+        let path = format!("{}/../models/{model}.arch", env!("CARGO_MANIFEST_DIR"));
+        let checked =
+            crate::check_source(&std::fs::read_to_string(path).unwrap(), &Default::default());
+        let g = checked.graph.expect("the model checks");
+        let dot = graph_to_dot(&g);
+        (g, dot)
+    }
+
+    /// The DOT line that declares the node at `path`.
+    fn node<'a>(dot: &'a str, path: &str) -> &'a str {
+        let key = format!("label=\"{path}\\n");
+        dot.lines().find(|l| l.contains(&key)).expect(path)
+    }
+
+    #[test]
+    fn every_node_drawn_deterministically() {
+        for m in ["gpt2-tiny", "perfect-vlm", "latent-loop", "coconut-gpt2"] {
+            let (g, dot) = load(m);
+            assert_eq!(dot, graph_to_dot(&g), "{m}");
+            let svg = dot_to_svg(&dot).unwrap_or_else(|e| panic!("{m}: {e}"));
+            assert!(
+                svg.starts_with("<svg") && svg == dot_to_svg(&dot).unwrap(),
+                "{m}"
+            );
+            for n in g.graph.node_indices() {
+                let path = &g.graph[n].path;
+                node(&dot, path);
+                assert!(svg.contains(&format!(">{path}</tspan>")), "{m}: {path}");
+            }
+            assert!(
+                dot.contains("[label=\"[S, "),
+                "{m}: data edges carry shapes"
+            );
+        }
+    }
+
+    #[test]
+    fn colours_follow_modality_and_masks_are_marked() {
+        let (_, dot) = load("perfect-vlm");
+        let fill = |p| node(&dot, p).split("fillcolor=").nth(1).unwrap()[..9].to_string();
+        assert_eq!(fill("text.embed"), fill("lm.norm"));
+        assert_eq!(fill("image.adapter"), fill("siglip.norm"));
+        assert_eq!(fill("vq.embed"), fill("gen.objective"));
+        assert_eq!(fill("trunk.in"), format!("\"{}\"", NEUTRAL.0));
+        let all = ["text.embed", "image.adapter", "vq.embed", "trunk.in"].map(fill);
+        assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 4);
+        assert!(dot.contains("subgraph cluster_0 {\n    label=\"stem text\";"));
+        let image = node(&dot, "image.input");
+        assert!(image.contains("\\nmask: bidirectional\\nmask: mask_tokens 0.0..1.0\""));
+        assert!(
+            image.contains("penwidth=2") && image.contains(MASKED),
+            "{image}"
+        );
+        let vq = node(&dot, "vq.input"); // causal, the default: listed, not marked
+        assert!(
+            vq.contains("\\nmask: causal\"") && !vq.contains("penwidth"),
+            "{vq}"
+        );
+        assert!(!node(&dot, "text.input").contains("mask"));
+        let svg = dot_to_svg(&dot).unwrap();
+        assert!(svg.contains(">mask: bidirectional</tspan>"));
+        assert!(svg.contains(&format!(
+            "stroke='{MASKED}' stroke-width='2' stroke-dasharray"
+        )));
+    }
+
+    #[test]
+    fn loops_are_dashed_back_edges_and_tied_edges_dotted() {
+        let (_, dot) = load("latent-loop");
+        let edge = dot
+            .lines()
+            .find(|l| l.contains("think: while H(lm) > 2, max 8, add"));
+        let edge = edge.unwrap();
+        assert!(edge.contains("style=dashed") && edge.contains("constraint=false"));
+        // Last, after every data edge, so that layout-rs sees it close the cycle.
+        assert_eq!(dot.lines().rev().nth(1), Some(edge));
+        let (_, dot) = load("coconut-gpt2");
+        assert!(dot.contains("[label=\"thought: x6, replace\", style=dashed"));
+        assert!(dot.contains("[label=\"tied\", style=dotted"));
+    }
+
+    #[test]
+    fn labels_are_escaped_and_bad_dot_is_an_error() {
+        assert_eq!(quote("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+        let x = format!(
+            "digraph {{ x [shape=box, label={}] }}",
+            quote("a\"b\\c<d>'")
+        );
+        assert!(dot_to_svg(&x)
+            .unwrap()
+            .contains(">a\"b\\c&lt;d&gt;&apos;</tspan>"));
+        // Parse errors, and layout-rs panics (empty graph, broken record) caught.
+        let record = "digraph { a [shape=record, label=\"{\"] }";
+        for bad in [
+            "",
+            "garbage",
+            "digraph {",
+            "digraph { a -> }",
+            "digraph {}",
+            record,
+        ] {
+            assert!(dot_to_svg(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -162,6 +162,8 @@ pub struct Trunk {
     /// Stems (or ports) feeding the trunk, with spans; `None` = every stem.
     pub from: Option<Vec<PortRef>>,
     pub blocks: Vec<BlockSpec>,
+    /// A final norm after the last block, shared by every head that reads `trunk.out`.
+    pub norm: Option<(Norm, Span)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

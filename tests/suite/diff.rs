@@ -12,7 +12,9 @@ fn graph(rel: &str, overrides: &[(&str, &str)]) -> ArchGraph {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    check_clean(rel, &opts).graph.expect("a clean file has a graph")
+    check_clean(rel, &opts)
+        .graph
+        .expect("a clean file has a graph")
 }
 
 fn diff(a: &ArchGraph, b: &ArchGraph) -> Diff {
@@ -50,7 +52,10 @@ fn gpt2_with_one_more_layer_adds_exactly_one_block() {
         .collect();
     assert_eq!(changed.len(), 1, "{changed:#?}");
     let trunk = changed[0];
-    assert_eq!((trunk.item.as_str(), trunk.status), ("trunk", Status::Changed));
+    assert_eq!(
+        (trunk.item.as_str(), trunk.status),
+        ("trunk", Status::Changed)
+    );
     assert_eq!(trunk.nodes.len(), 1, "{:#?}", trunk.nodes);
     let added = &trunk.nodes[0];
     assert_eq!(added.path, "trunk.blocks.12");
@@ -69,7 +74,12 @@ fn gpt2_with_one_more_layer_adds_exactly_one_block() {
     assert_eq!(d.params[0].new, Some(archc::eval::Value::Int(13)));
     assert!(d.loops.is_empty() && d.masks.is_empty() && d.lints.is_empty());
     for i in d.items.iter().filter(|i| i.name != "trunk") {
-        assert_eq!((i.params.delta, i.flops_forward.delta), (0, 0), "{}", i.name);
+        assert_eq!(
+            (i.params.delta, i.flops_forward.delta),
+            (0, 0),
+            "{}",
+            i.name
+        );
     }
 }
 
@@ -81,31 +91,46 @@ fn janus_pro_to_perfect_vlm() {
     let b = graph("models/perfect-vlm.arch", &[]);
     let d = diff(&a, &b);
     assert!(!d.equal);
-    let block = |name: &str| {
+    // `name` gains exactly the nodes in `added` (its block first), all of them new:
+    // nothing in it is removed or rewired, inputs being compared looking through added
+    // nodes.
+    let gains = |name: &str, added: &[&str]| {
         let i = item(&d, name);
         assert_eq!(i.status, Status::Changed, "{name}");
-        let path = format!("{name}.blocks.0");
-        let n = i
+        let got: Vec<(&str, Status)> = i
             .nodes
             .iter()
-            .find(|n| n.path == path)
-            .unwrap_or_else(|| panic!("{path} not in {:#?}", i.nodes));
-        assert_eq!((n.status, n.what.as_str()), (Status::Added, "block llama"));
+            .map(|n| (n.path.as_str(), n.status))
+            .collect();
+        let want: Vec<(String, Status)> = added
+            .iter()
+            .map(|p| (format!("{name}.{p}"), Status::Added))
+            .collect();
+        let want: Vec<(&str, Status)> = want.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        assert_eq!(got, want, "{name}");
+        let n = &i.nodes[0];
+        assert_eq!(n.what.as_str(), "block llama");
         assert!(n.params.delta > 0);
-        // Only the block is new: the head's norm, projection and objective are unchanged
-        // and still read what they read (looking through the added block).
-        assert_eq!(i.nodes.len(), 1, "{:#?}", i.nodes);
         n.params.delta
     };
+    let block = |name: &str| gains(name, &["blocks.0"]);
+    // Janus-Pro's heads share the trunk's final norm; the perfect VLM's heads each own a
+    // block and a norm after it (and the trunk's norm goes: checked below).
+    let head = |name: &str| gains(name, &["blocks.0", "norm"]);
     // The text head `lm` and the image-generation head `gen` each gain one block.
-    let per_block = block("lm");
-    assert_eq!(block("gen"), per_block);
+    let per_block = head("lm");
+    assert_eq!(head("gen"), per_block);
     // And so do the stems; the trunk gives up two blocks (24 = 1 + 22 + 1).
     for stem in ["text", "image", "vq"] {
         assert_eq!(block(stem), per_block);
     }
     let trunk = item(&d, "trunk");
-    let removed: Vec<_> = trunk.nodes.iter().map(|n| (n.path.as_str(), n.status)).collect();
+    let removed: Vec<_> = trunk
+        .nodes
+        .iter()
+        .filter(|n| n.what == "block llama")
+        .map(|n| (n.path.as_str(), n.status))
+        .collect();
     assert_eq!(
         removed,
         [
@@ -113,6 +138,10 @@ fn janus_pro_to_perfect_vlm() {
             ("trunk.blocks.23", Status::Removed)
         ]
     );
+    assert!(trunk
+        .nodes
+        .iter()
+        .any(|n| n.path == "trunk.norm" && n.status == Status::Removed));
     assert_eq!(item(&d, "siglip").status, Status::Added);
     // The SigLIP image span turns bidirectional.
     assert!(
@@ -139,11 +168,18 @@ fn janus_pro_to_perfect_vlm() {
 
 #[test]
 fn a_file_is_equal_to_itself() {
-    for rel in ["models/gpt2-small.arch", "models/latent-loop.arch", "models/perfect-vlm.arch"] {
+    for rel in [
+        "models/gpt2-small.arch",
+        "models/latent-loop.arch",
+        "models/perfect-vlm.arch",
+    ] {
         let a = graph(rel, &[]);
         let d = diff(&a, &a);
         assert!(d.equal, "{rel}: {d:#?}");
-        assert!(d.items.iter().all(|i| i.status == Status::Same && i.nodes.is_empty()));
+        assert!(d
+            .items
+            .iter()
+            .all(|i| i.status == Status::Same && i.nodes.is_empty()));
         assert_eq!((d.total_params.delta, d.total_flops_forward.delta), (0, 0));
     }
 }
@@ -153,7 +189,11 @@ fn a_file_is_equal_to_itself() {
 fn ir_yaml_equals_the_arch_it_was_built_from() {
     let dir = std::env::temp_dir().join(format!("archc-diff-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    for rel in ["models/gpt2-small.arch", "models/coconut-gpt2.arch", "models/janus-pro-1b.arch"] {
+    for rel in [
+        "models/gpt2-small.arch",
+        "models/coconut-gpt2.arch",
+        "models/janus-pro-1b.arch",
+    ] {
         let g = graph(rel, &[]);
         let path = dir.join("ir.yaml");
         std::fs::write(&path, archc::ir::ir_to_yaml(&archc::graph_to_ir(&g))).expect("write");
@@ -161,7 +201,11 @@ fn ir_yaml_equals_the_arch_it_was_built_from() {
         let back = archc::ir::ir_to_graph(&archc::ir::yaml_to_ir(&text).expect("IR reads back"));
         for d in [diff(&g, &back), diff(&back, &g)] {
             assert!(d.equal, "{rel}: {d:#?}");
-            assert_eq!((d.total_params.delta, d.total_flops_forward.delta), (0, 0), "{rel}");
+            assert_eq!(
+                (d.total_params.delta, d.total_flops_forward.delta),
+                (0, 0),
+                "{rel}"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -178,10 +222,23 @@ fn changed_fields_are_listed_by_leaf() {
     let fields: Vec<String> = trunk.nodes[0]
         .changes
         .iter()
-        .map(|c| format!("{}: {} -> {}", c.field, c.old.clone().unwrap(), c.new.clone().unwrap()))
+        .map(|c| {
+            format!(
+                "{}: {} -> {}",
+                c.field,
+                c.old.clone().unwrap(),
+                c.new.clone().unwrap()
+            )
+        })
         .collect();
-    assert!(fields.contains(&"attention.heads: 12 -> 16".to_string()), "{fields:?}");
-    assert!(fields.contains(&"attention.head_dim: 64 -> 48".to_string()), "{fields:?}");
+    assert!(
+        fields.contains(&"attention.heads: 12 -> 16".to_string()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"attention.head_dim: 64 -> 48".to_string()),
+        "{fields:?}"
+    );
     // Same parameter count: heads only split the same matrices differently.
     assert_eq!(d.total_params.delta, 0);
 }

@@ -238,6 +238,16 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             &mut prev,
             &mut first,
         );
+        if let Some((n, span)) = &t.norm {
+            let node = b.node(
+                format!("{}.norm", t.name),
+                &owner,
+                NodeKind::Norm(n.clone()),
+                "S",
+                *span,
+            );
+            b.chain(&mut prev, &mut first, node);
+        }
         let out = Ref::Node(prev.unwrap_or(merge));
         items.list.push(ItemPorts {
             name: t.name.clone(),

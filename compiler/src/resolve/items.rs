@@ -358,7 +358,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
             },
             span,
             Some(body),
-            &["from", "blocks"],
+            &["from", "blocks", "norm"],
             errors,
         );
         let from = props.get("from").map(|e| match &e.kind {
@@ -369,11 +369,16 @@ impl<'a, 'p> Ctx<'a, 'p> {
             .require("blocks", "blocks: decoder x 12", errors)
             .map(|e| self.blocks(e, errors))
             .unwrap_or_default();
+        let p = &mut *self.params;
+        let norm = props
+            .get("norm")
+            .and_then(|e| norm(e, p, errors).map(|n| (n, e.span)));
         Some(Trunk {
             name,
             span,
             from,
             blocks,
+            norm,
         })
     }
 
