@@ -10,14 +10,15 @@
 //! that fix the top-to-bottom order. [`dot_to_svg`] maps `dotted` to `dashed` and a
 //! node's `penwidth` to layout-rs's border `width`, and draws on its own `Canvas`.
 
+mod fold;
+mod svg;
+
+pub use svg::dot_to_svg;
+
 use crate::graph::{ArchGraph, EdgeKind, Node, NodeKind, Owner};
 use crate::model::{Inject, NormKind, Projection, Region, Steps};
-use layout::core::format::{ClipHandle, RenderBackend};
-use layout::core::{color::Color, geometry::Point, style::StyleAttr};
-use layout::gv::parser::ast;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 /// Per modality, in stem order: (fill, border and edges).
@@ -40,6 +41,7 @@ const MASKED: &str = "#b00060";
 
 /// The graph as Graphviz DOT text: deterministic (same graph, same bytes).
 pub fn graph_to_dot(g: &ArchGraph) -> String {
+    let folds = fold::fold_runs(g);
     let mut stems: Vec<&str> = Vec::new();
     for n in g.graph.node_indices() {
         if let Owner::Stem(s) = &g.graph[n].owner {
@@ -85,9 +87,20 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
             );
         }
         for &n in members {
+            if folds.rep.contains_key(&n) {
+                continue; // drawn as part of its run's first block
+            }
             let ((fill, border), node) = (colour(n), &g.graph[n]);
             let regions = mask_regions(g, node);
-            let label = quote(&label(node, &regions));
+            let mut text = label(node, &regions);
+            if let (Some((count, last)), NodeKind::Block(b)) = (folds.runs.get(&n), &node.kind) {
+                let last = last.rsplit('.').next().unwrap_or("");
+                text = format!(
+                    "{}..{last}\nblock {} x{count} d={}",
+                    node.path, b.def, node.width
+                );
+            }
+            let label = quote(&text);
             let attrs = if regions.iter().any(|r| !matches!(r, Region::Causal)) {
                 // A thick dashed border in the mask colour (and double in Graphviz).
                 format!(
@@ -115,6 +128,10 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
         (order, e.source().index(), e.target().index())
     });
     for e in edges {
+        let (from, to) = (folds.drawn(e.source()), folds.drawn(e.target()));
+        if from == to && matches!(e.weight().kind, EdgeKind::Data { .. }) {
+            continue; // inside a folded run
+        }
         let attrs = match &e.weight().kind {
             EdgeKind::Data { rows, width } => {
                 let shape = match width {
@@ -142,298 +159,10 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
                  constraint=false"
             ),
         };
-        let _ = writeln!(
-            out,
-            "  n{} -> n{} [{attrs}];",
-            e.source().index(),
-            e.target().index()
-        );
+        let _ = writeln!(out, "  n{} -> n{} [{attrs}];", from.index(), to.index());
     }
     out.push_str("}\n");
     out
-}
-
-/// Lays out DOT and renders SVG with the layout-rs crate (pure Rust, no Graphviz).
-///
-/// layout-rs panics on some input (an empty graph, a broken record label); the panic
-/// is caught and returned as `Err`, though the panic hook still prints it to stderr.
-pub fn dot_to_svg(dot: &str) -> Result<String, String> {
-    use layout::{gv::DotParser, gv::GraphBuilder, std_shapes::shapes::ShapeKind};
-    let mut parsed = DotParser::new(dot)
-        .process()
-        .map_err(|e| format!("DOT does not parse: {e}"))?;
-    adapt(&mut parsed);
-    std::panic::catch_unwind(move || {
-        let mut builder = GraphBuilder::new();
-        builder.visit_graph(&parsed);
-        let mut graph = builder.get();
-        if graph.num_nodes() == 0 {
-            return Err("the graph has no nodes".to_string());
-        }
-        // layout-rs gives text one em per character: fit boxes to Helvetica instead.
-        for h in graph.iter_nodes().collect::<Vec<_>>() {
-            let e = graph.element_mut(h);
-            if let ShapeKind::Box(text) = &e.shape {
-                let (chars, lines) = text_size(text);
-                let fs = e.look.font_size as f64;
-                e.pos
-                    .set_size(Point::new(chars * fs * 0.6 + 20., lines * fs * 1.2 + 12.));
-            }
-        }
-        let mut canvas = Canvas::default();
-        graph.do_it(false, false, false, &mut canvas);
-        Ok(canvas.finish())
-    })
-    .unwrap_or_else(|p| {
-        let why = p.downcast_ref::<&str>().map(|s| s.to_string());
-        let why = why
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(format!("layout failed: {why}"))
-    })
-}
-
-/// Graphviz attributes onto layout-rs's: no dotted edges there, so `dashed`; a node's
-/// border width is its `width` there (a size in Graphviz), so `penwidth` goes there.
-fn adapt(g: &mut ast::Graph) {
-    fn node(l: &mut ast::AttributeList) {
-        l.list.retain(|(k, _)| k != "width");
-        if let Some((_, w)) = l.list.iter().find(|(k, _)| k == "penwidth").cloned() {
-            l.list.push(("width".into(), w));
-        }
-    }
-    fn edge(l: &mut ast::AttributeList) {
-        for (k, v) in &mut l.list {
-            if k == "style" && v.contains("dotted") {
-                *v = "dashed".into();
-            }
-        }
-    }
-    for s in &mut g.list.list {
-        match s {
-            ast::Stmt::Node(n) => node(&mut n.list),
-            ast::Stmt::Edge(e) => edge(&mut e.list),
-            ast::Stmt::SubGraph(g) => adapt(g),
-            ast::Stmt::Attribute(a) => match a.target {
-                ast::AttrStmtTarget::Node => node(&mut a.list),
-                ast::AttrStmtTarget::Edge => edge(&mut a.list),
-                ast::AttrStmtTarget::Graph => {}
-            },
-        }
-    }
-}
-
-/// The widest line in characters, and the number of lines.
-fn text_size(text: &str) -> (f64, f64) {
-    let chars = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    (chars as f64, text.lines().count().max(1) as f64)
-}
-
-/// An SVG canvas for layout-rs. Unlike its `SVGWriter`, the bytes do not depend on
-/// hash order, the picture is sized to what is drawn, text is sans-serif, a thick
-/// border (a mask region) is dashed, and edge labels sit beside their edge in its
-/// colour, drawn last so that no line crosses them.
-#[derive(Default)]
-struct Canvas {
-    body: String,
-    defs: BTreeSet<String>,
-    size: (f64, f64),
-    clips: usize,
-    /// The centre of the last shape drawn: text centred elsewhere is an edge label.
-    shape_at: Option<Point>,
-    /// Edge labels: the point their edge runs through, text, font size, colour.
-    labels: Vec<(Point, String, f64, String)>,
-}
-
-fn web(c: Color) -> String {
-    c.to_web_color()[..7].to_string() // #rrggbbaa → #rrggbb
-}
-
-/// Fill (or none) and stroke.
-fn colours(look: &StyleAttr) -> (String, String) {
-    (
-        look.fill_color.map_or("none".into(), web),
-        web(look.line_color),
-    )
-}
-
-fn near(a: Point, b: Point) -> bool {
-    (a.x - b.x).abs() < 0.5 && (a.y - b.y).abs() < 0.5
-}
-
-impl Canvas {
-    fn grow(&mut self, x: f64, y: f64) {
-        self.size = (self.size.0.max(x), self.size.1.max(y));
-    }
-
-    fn text(&mut self, x: f64, y: f64, text: &str, fs: f64, fill: &str, anchor: &str) {
-        let (chars, lines) = text_size(text);
-        let top = y - lines * fs * 0.6;
-        let right = if anchor == "end" {
-            x
-        } else {
-            x + chars * fs * 0.3
-        };
-        self.grow(right, top + lines * fs * 1.2);
-        let _ = write!(
-            self.body,
-            "<text x='{x}' y='{top}' font-size='{fs}' fill='{fill}' text-anchor='{anchor}' \
-             paint-order='stroke' stroke='white' stroke-width='3'>"
-        );
-        for (i, l) in text.lines().enumerate() {
-            let dy = fs * if i == 0 { 0.95 } else { 1.2 };
-            let _ = write!(self.body, "<tspan x='{x}' dy='{dy}'>{}</tspan>", xml(l));
-        }
-        self.body.push_str("</text>\n");
-    }
-
-    fn finish(mut self) -> String {
-        for (at, text, fs, colour) in std::mem::take(&mut self.labels) {
-            self.text(at.x - 6., at.y, &text, fs, &colour, "end");
-        }
-        let (w, h) = (self.size.0.ceil() + 10., self.size.1.ceil() + 10.);
-        let mut s = format!(
-            "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' \
-             viewBox='0 0 {w} {h}' font-family='Helvetica, Arial, sans-serif'>\n<defs>\n"
-        );
-        for d in &self.defs {
-            let _ = writeln!(s, "{d}");
-        }
-        s.push_str("</defs>\n<rect width='100%' height='100%' fill='white'/>\n");
-        s + &self.body + "</svg>\n"
-    }
-}
-
-impl RenderBackend for Canvas {
-    fn draw_rect(
-        &mut self,
-        xy: Point,
-        size: Point,
-        look: &StyleAttr,
-        _: Option<String>,
-        clip: Option<ClipHandle>,
-    ) {
-        let (Point { x, y }, Point { x: w, y: h }) = (xy, size);
-        self.grow(x + w, y + h);
-        self.shape_at = Some(Point::new(x + w / 2., y + h / 2.));
-        let ((fill, stroke), sw, rx) = (colours(look), look.line_width, look.rounded.max(6));
-        let dash = if sw >= 2 {
-            " stroke-dasharray='7,3'"
-        } else {
-            ""
-        };
-        let clip = clip.map_or(String::new(), |c| format!(" clip-path='url(#c{c})'"));
-        let _ = writeln!(
-            self.body,
-            "<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='{rx}' fill='{fill}' \
-             stroke='{stroke}' stroke-width='{sw}'{dash}{clip}/>"
-        );
-    }
-
-    fn draw_line(&mut self, a: Point, b: Point, look: &StyleAttr, _: Option<String>) {
-        self.grow(a.x.max(b.x), a.y.max(b.y));
-        let (stroke, sw) = (web(look.line_color), look.line_width);
-        let (Point { x, y }, Point { x: x2, y: y2 }) = (a, b);
-        let _ = writeln!(
-            self.body,
-            "<line x1='{x}' y1='{y}' x2='{x2}' y2='{y2}' stroke='{stroke}' stroke-width='{sw}'/>"
-        );
-    }
-
-    fn draw_circle(&mut self, xy: Point, size: Point, look: &StyleAttr, _: Option<String>) {
-        let (Point { x, y }, rx, ry) = (xy, size.x / 2., size.y / 2.);
-        self.grow(x + rx, y + ry);
-        self.shape_at = Some(xy);
-        let (fill, stroke) = colours(look);
-        let _ = writeln!(
-            self.body,
-            "<ellipse cx='{x}' cy='{y}' rx='{rx}' ry='{ry}' fill='{fill}' stroke='{stroke}'/>"
-        );
-    }
-
-    fn draw_text(&mut self, xy: Point, text: &str, look: &StyleAttr) {
-        if self.shape_at.is_some_and(|c| near(c, xy)) {
-            let fs = look.font_size.min(14) as f64;
-            return self.text(xy.x, xy.y, text, fs, "#000000", "middle");
-        }
-        // A label connector: layout-rs made it one em per character (+10) wide and
-        // runs the edge through the middle of its right-hand side.
-        let right = xy.x + (text_size(text).0 * look.font_size as f64 + 10.) / 2.;
-        let fs = look.font_size.min(12) as f64;
-        self.labels.push((
-            Point::new(right, xy.y),
-            text.into(),
-            fs,
-            web(look.line_color),
-        ));
-    }
-
-    fn draw_arrow(
-        &mut self,
-        path: &[(Point, Point)],
-        dashed: bool,
-        head: (bool, bool),
-        look: &StyleAttr,
-        _: Option<String>,
-        _text: &str,
-    ) {
-        // (layout-rs moved every label onto a connector before drawing: `_text` is "".)
-        let Some(((p, c), rest)) = path.split_first() else {
-            return;
-        };
-        let colour = web(look.line_color);
-        let mut d = format!("M {} {} C {} {}", p.x, p.y, c.x, c.y);
-        for (i, (q, k)) in rest.iter().enumerate() {
-            self.grow(q.x.max(k.x), q.y.max(k.y));
-            // A label that layout-rs moved along its edge lost the edge's colour.
-            for label in self.labels.iter_mut().filter(|l| near(l.0, *k)) {
-                label.3 = colour.clone();
-            }
-            let (sep, Point { x: qx, y: qy }, Point { x: kx, y: ky }) =
-                ([",", " S"][i.min(1)], q, k);
-            let _ = write!(d, "{sep} {qx} {qy}, {kx} {ky}");
-        }
-        let id = format!("m{}", &colour[1..]);
-        self.defs.insert(format!(
-            "<marker id='{id}' markerWidth='10' markerHeight='7' refX='10' refY='3.5' \
-             orient='auto-start-reverse'><polygon points='0 0, 10 3.5, 0 7' fill='{colour}'/>\
-             </marker>"
-        ));
-        let url = |on, end| {
-            if on {
-                format!(" marker-{end}='url(#{id})'")
-            } else {
-                String::new()
-            }
-        };
-        let (start, end, sw) = (url(head.0, "start"), url(head.1, "end"), look.line_width);
-        let dash = if dashed {
-            " stroke-dasharray='8,5'"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            self.body,
-            "<path d='{d}' fill='none' stroke='{colour}' stroke-width='{sw}'{dash}{start}{end}/>"
-        );
-    }
-
-    fn create_clip(&mut self, xy: Point, size: Point, rounded: usize) -> ClipHandle {
-        let (Point { x, y }, Point { x: w, y: h }, id) = (xy, size, self.clips);
-        self.clips += 1;
-        self.defs.insert(format!(
-            "<clipPath id='c{id}'><rect x='{x}' y='{y}' width='{w}' height='{h}' \
-             rx='{rounded}'/></clipPath>"
-        ));
-        id
-    }
-}
-
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
 }
 
 /// The stem a node works for: its own, its head's target, else its rows' `S_<stem>`.
@@ -573,6 +302,23 @@ mod tests {
     }
 
     #[test]
+    fn identical_blocks_fold_unless_something_reads_between_them() {
+        // perfect-vlm: 22 identical trunk blocks, nothing reads between them: one box.
+        let (_, dot) = load("perfect-vlm");
+        assert!(
+            dot.contains("trunk.blocks.0..21\\nblock llama x22"),
+            "{dot}"
+        );
+        // A head reading trunk.blocks.3.out splits the run there.
+        let src = "param d = 64\nblock b(width = d) {\n  width: width\n  norm: rmsnorm\n  attention: attention(heads = 4)\n  mlp: gelu(hidden = 128)\n}\nstem t: tokens(vocab = 16, max_len = 8) {\n  embed: embedding(dim = d)\n}\ntrunk {\n  blocks: b x 10\n}\nhead lm: text {\n  blocks: b x 1\n  objective: next_token\n}\nhead early: text {\n  from: trunk.blocks.3.out\n  blocks: b x 1\n  objective: next_token\n}\n";
+        let c = crate::check_source(src, &crate::CheckOptions::default());
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        let dot = graph_to_dot(c.graph.as_ref().unwrap());
+        assert!(dot.contains("trunk.blocks.0..3\\nblock b x4"), "{dot}");
+        assert!(dot.contains("trunk.blocks.4..9\\nblock b x6"), "{dot}");
+    }
+
+    #[test]
     fn every_node_drawn_deterministically() {
         for m in ["gpt2-tiny", "perfect-vlm", "latent-loop", "coconut-gpt2"] {
             let (g, dot) = load(m);
@@ -582,9 +328,19 @@ mod tests {
                 svg.starts_with("<svg") && svg == dot_to_svg(&dot).unwrap(),
                 "{m}"
             );
+            // Every node is drawn: as its own box, or inside its run's folded box.
+            let folds = fold::fold_runs(&g);
             for n in g.graph.node_indices() {
-                let path = &g.graph[n].path;
-                node(&dot, path);
+                let shown = folds.drawn(n);
+                let path = match folds.runs.get(&shown) {
+                    Some((count, last)) => {
+                        let last = last.rsplit('.').next().unwrap_or("");
+                        assert!(dot.contains(&format!(" x{count} ")), "{m}");
+                        format!("{}..{last}", g.graph[shown].path)
+                    }
+                    None => g.graph[shown].path.clone(),
+                };
+                node(&dot, &path);
                 assert!(svg.contains(&format!(">{path}</tspan>")), "{m}: {path}");
             }
             assert!(
@@ -603,7 +359,7 @@ mod tests {
         assert_eq!(fill("vq.embed"), fill("gen.objective"));
         assert_eq!(fill("trunk.in"), format!("\"{}\"", NEUTRAL.0));
         let all = ["text.embed", "image.adapter", "vq.embed", "trunk.in"].map(fill);
-        assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 4);
+        assert_eq!(all.iter().collect::<std::collections::BTreeSet<_>>().len(), 4);
         assert!(dot.contains("subgraph cluster_0 {\n    label=\"stem text\";"));
         let image = node(&dot, "image.input");
         assert!(image.contains("\\nmask: bidirectional\\nmask: mask_tokens 0.0..1.0\""));
