@@ -90,7 +90,15 @@ pub fn build(args: &BuildArgs) -> ExitCode {
     let ir = archc::graph_to_ir(&g);
     let mut files: Vec<(&str, String)> = vec![("ir.yaml", archc::ir::ir_to_yaml(&ir))];
     let dot = archc::draw::graph_to_dot(&g);
-    if !args.no_svg {
+    let boxes = archc::draw::drawn_count(&g);
+    let too_big = boxes > archc::draw::MAX_DRAWN;
+    if too_big && !args.no_svg {
+        eprintln!(
+            "warning: not drawing graph.svg: {boxes} boxes is over {} (the layout would take minutes); graph.dot is written, e.g. for Graphviz",
+            archc::draw::MAX_DRAWN
+        );
+    }
+    if !args.no_svg && !too_big {
         match archc::draw::dot_to_svg(&dot) {
             Ok(svg) => files.push(("graph.svg", svg)),
             Err(e) => {

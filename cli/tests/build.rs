@@ -272,3 +272,22 @@ fn summary_formats_parse() {
         2
     );
 }
+
+#[test]
+fn a_graph_too_big_to_draw_gets_its_dot_and_a_warning() {
+    // 1,000 blocks that differ (hidden sizes), so nothing folds: over the 800-box limit.
+    let d = tmp("too-big");
+    let mut src = String::from("param d = 64\n");
+    for i in 0..1000 {
+        src += &format!("block b{i}(width = d) {{\n  width: width\n  norm: rmsnorm\n  attention: attention(heads = 4)\n  mlp: gelu(hidden = {})\n}}\n", 128 + i);
+    }
+    let names: Vec<String> = (0..1000).map(|i| format!("b{i}")).collect();
+    src += &format!("stem t: tokens(vocab = 16, max_len = 8) {{\n  embed: embedding(dim = d)\n}}\ntrunk {{\n  blocks: [{}]\n}}\nhead lm: text {{\n  objective: next_token\n}}\n", names.join(", "));
+    let f = d.join("big.arch");
+    std::fs::write(&f, src).unwrap();
+    let out = d.join("out");
+    let o = archc(&["build", f.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not drawing graph.svg"));
+    assert_eq!(entries(&out), vec!["graph.dot", "ir.yaml"]);
+}
