@@ -18,36 +18,33 @@ pub fn thousands(n: u128) -> String {
     out
 }
 
-/// Bytes with a binary unit: `2.00 GiB`.
-pub fn bytes(n: u128) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+/// `n` in the largest of `units` (each `base` times the last) that keeps it >= 1.
+fn scaled(n: u128, base: f64, units: &[&str]) -> String {
     let mut v = n as f64;
     let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
+    while v >= base && i + 1 < units.len() {
+        v /= base;
         i += 1;
     }
     if i == 0 {
-        format!("{n} B")
+        format!("{n} {}", units[0])
     } else {
         format!("{v:.2} {}", units[i])
     }
 }
 
+/// Bytes with a binary unit: `2.00 GiB`.
+pub fn bytes(n: u128) -> String {
+    scaled(n, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+}
+
 /// FLOPs with an SI unit: `1.49 GFLOP`.
 pub fn flops(n: u128) -> String {
-    let units = ["FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP", "EFLOP"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} FLOP")
-    } else {
-        format!("{v:.2} {}", units[i])
-    }
+    scaled(
+        n,
+        1000.0,
+        &["FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP", "EFLOP"],
+    )
 }
 
 /// Lines for one item's nodes, runs of identical blocks folded into `a..b ×n`.

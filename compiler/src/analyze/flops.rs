@@ -68,22 +68,8 @@ pub fn node_flops(g: &ArchGraph, n: NodeIndex, seq: u64) -> u128 {
             width,
             ..
         } => 2 * 2 * u(*width) * u(*width),
-        NodeKind::Objective {
-            target,
-            objective:
-                Objective {
-                    kind: ObjectiveKind::Diffusion { layers, width, .. },
-                    ..
-                },
-        } => {
-            let z = g
-                .data_inputs(n)
-                .first()
-                .map_or(0, |(s, _)| g.graph[*s].width);
-            let d = super::token_dim(g, target.as_deref());
-            // Weights used per denoising pass, once per token (MAR samples a few t per token).
-            2 * super::diffusion_mlp(d, z, *width, *layers)
-        }
+        // The MLP's weights, once per token (MAR samples a few t per token; not counted).
+        NodeKind::Objective { .. } => 2 * super::diffusion_params(g, n).unwrap_or(0),
         _ => 0,
     }
 }

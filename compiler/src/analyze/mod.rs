@@ -7,7 +7,9 @@ mod memory;
 mod params;
 
 pub use flops::{block_flops, node_flops};
-pub use params::{block_params, count_params, diffusion_mlp, norm_params, token_dim, ParamCount};
+pub use params::{
+    block_params, count_params, diffusion_mlp, diffusion_params, norm_params, token_dim, ParamCount,
+};
 
 use crate::graph::{ArchGraph, NodeKind, Owner};
 use petgraph::stable_graph::NodeIndex;

@@ -26,25 +26,9 @@ pub fn count_params(g: &ArchGraph) -> ParamCount {
             .graph
             .edges_directed(n, petgraph::Direction::Outgoing)
             .any(|e| e.weight().kind == EdgeKind::Tied);
-        let (p, frozen) = match &node.kind {
-            NodeKind::Objective {
-                target,
-                objective:
-                    Objective {
-                        kind: ObjectiveKind::Diffusion { layers, width, .. },
-                        ..
-                    },
-            } => {
-                let z = g
-                    .data_inputs(n)
-                    .first()
-                    .map_or(0, |(src, _)| g.graph[*src].width);
-                (
-                    diffusion_mlp(token_dim(g, target.as_deref()), z, *width, *layers),
-                    false,
-                )
-            }
-            kind => node_params(kind, node.width, tied),
+        let (p, frozen) = match diffusion_params(g, n) {
+            Some(p) => (p, false),
+            None => node_params(&node.kind, node.width, tied),
         };
         c.total += p;
         if frozen {
@@ -56,6 +40,32 @@ pub fn count_params(g: &ArchGraph) -> ParamCount {
         c.per_node.push((node.path.clone(), p));
     }
     c
+}
+
+/// The parameters of a `diffusion` objective node: its MLP, sized by the head's hidden
+/// state (the node's input) and the target modality's token width.
+pub fn diffusion_params(g: &ArchGraph, n: NodeIndex) -> Option<u128> {
+    let NodeKind::Objective {
+        target,
+        objective:
+            Objective {
+                kind: ObjectiveKind::Diffusion { layers, width, .. },
+                ..
+            },
+    } = &g.graph[n].kind
+    else {
+        return None;
+    };
+    let z = g
+        .data_inputs(n)
+        .first()
+        .map_or(0, |(src, _)| g.graph[*src].width);
+    Some(diffusion_mlp(
+        token_dim(g, target.as_deref()),
+        z,
+        *width,
+        *layers,
+    ))
 }
 
 /// The width of one token of a stem's modality (the feature width of a `features` stem).
