@@ -51,7 +51,10 @@ pub struct Attention {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MlpKind {
+    /// Exact GELU, x·Φ(x).
     Gelu,
+    /// The tanh approximation (GPT-2's `gelu_new`).
+    GeluTanh,
     Swiglu,
     Relu,
 }

@@ -29,7 +29,7 @@ pub fn block_flops(b: &BlockSpec, seq: u64) -> u128 {
     let kv = a.kv_heads * a.head_dim;
     let attn_weights = u(w) * u(q) * 2 + 2 * u(w) * u(kv);
     let mlp_weights = match b.mlp.kind {
-        MlpKind::Gelu | MlpKind::Relu => 2 * u(w) * u(b.mlp.hidden),
+        MlpKind::Gelu | MlpKind::GeluTanh | MlpKind::Relu => 2 * u(w) * u(b.mlp.hidden),
         MlpKind::Swiglu => 3 * u(w) * u(b.mlp.hidden),
     };
     2 * (attn_weights + mlp_weights) + 4 * u(seq) * u(q)

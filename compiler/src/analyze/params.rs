@@ -133,7 +133,7 @@ pub fn block_params(b: &BlockSpec) -> u128 {
         0
     };
     let mlp = match b.mlp.kind {
-        MlpKind::Gelu | MlpKind::Relu => {
+        MlpKind::Gelu | MlpKind::GeluTanh | MlpKind::Relu => {
             linear(w, b.mlp.hidden, b.mlp.bias) + linear(b.mlp.hidden, w, b.mlp.bias)
         }
         MlpKind::Swiglu => {

@@ -380,10 +380,11 @@ fn mlp(e: &Expr, scope: &mut dyn Scope, errors: &mut Vec<Error>) -> Option<Mlp> 
         &call.name.name,
         call.name.span,
         "MLP kind",
-        &["gelu", "swiglu", "relu"],
+        &["gelu", "gelu_tanh", "swiglu", "relu"],
         errors,
     )? {
         "gelu" => MlpKind::Gelu,
+        "gelu_tanh" => MlpKind::GeluTanh,
         "swiglu" => MlpKind::Swiglu,
         _ => MlpKind::Relu,
     };
