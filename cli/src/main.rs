@@ -4,6 +4,7 @@
 mod build;
 mod diff;
 mod render;
+mod run;
 mod summary;
 
 use archc::{CheckOptions, DEFAULT_MAX_PARAM_BYTES};
@@ -72,6 +73,9 @@ enum Command {
     Build(build::BuildArgs),
     /// Compare two models (.arch or IR): exit 0 equal, 1 different, 2 on error.
     Diff(diff::DiffArgs),
+    /// Run a model once on random token ids (CPU, or CUDA in a `--features cuda` build):
+    /// output shapes and checksums, parameters, forward (and --backward) time.
+    Run(run::RunArgs),
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -148,6 +152,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Build(args) => build::build(&args),
         Command::Diff(args) => diff::diff(&args),
+        Command::Run(args) => run::run(&args),
     }
 }
 

@@ -2,11 +2,12 @@
 //! each computes). Weights are stored in burn's layout ([in, out] for linear maps); the
 //! loader transposes from the PyTorch layout the checkpoints use.
 
+use crate::init::Init;
 use archc::model::{
     Attention as AttnSpec, BlockSpec, MlpKind, Norm as NormSpec, NormKind, Placement, Positions,
 };
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, silu, softmax};
 use burn::tensor::{backend::Backend, Bool, Tensor};
 
@@ -53,8 +54,19 @@ impl<B: Backend> Norm<B> {
     }
 }
 
-pub fn linear<B: Backend>(input: usize, out: usize, bias: bool, device: &B::Device) -> Linear<B> {
-    LinearConfig::new(input, out).with_bias(bias).init(device)
+/// A linear map `input -> out`, weights U(-k, k) with k = 1/sqrt(input) (PyTorch's default).
+pub fn linear<B: Backend>(
+    init: &mut Init,
+    input: usize,
+    out: usize,
+    bias: bool,
+    device: &B::Device,
+) -> Linear<B> {
+    let k = 1.0 / (input as f64).sqrt();
+    Linear {
+        weight: init.uniform([input, out], k, device),
+        bias: bias.then(|| init.uniform([out], k, device)),
+    }
 }
 
 #[derive(Module, Debug)]
@@ -67,7 +79,14 @@ pub struct Mlp<B: Backend> {
 }
 
 impl<B: Backend> Mlp<B> {
-    pub fn new(kind: MlpKind, width: usize, hidden: usize, bias: bool, device: &B::Device) -> Self {
+    pub fn new(
+        init: &mut Init,
+        kind: MlpKind,
+        width: usize,
+        hidden: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Self {
         let kind_id = match kind {
             MlpKind::Gelu => 0,
             MlpKind::GeluTanh => 1,
@@ -75,9 +94,9 @@ impl<B: Backend> Mlp<B> {
             MlpKind::Swiglu => 3,
         };
         Mlp {
-            gate: (kind == MlpKind::Swiglu).then(|| linear(width, hidden, bias, device)),
-            up: linear(width, hidden, bias, device),
-            down: linear(hidden, width, bias, device),
+            gate: (kind == MlpKind::Swiglu).then(|| linear(init, width, hidden, bias, device)),
+            up: linear(init, width, hidden, bias, device),
+            down: linear(init, hidden, width, bias, device),
             kind: kind_id,
         }
     }
@@ -111,13 +130,19 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    pub fn new(a: &AttnSpec, width: usize, norm: &NormSpec, device: &B::Device) -> Self {
+    pub fn new(
+        init: &mut Init,
+        a: &AttnSpec,
+        width: usize,
+        norm: &NormSpec,
+        device: &B::Device,
+    ) -> Self {
         let (h, kv, hd) = (a.heads as usize, a.kv_heads as usize, a.head_dim as usize);
         Attention {
-            q: linear(width, h * hd, a.bias, device),
-            k: linear(width, kv * hd, a.bias, device),
-            v: linear(width, kv * hd, a.bias, device),
-            o: linear(h * hd, width, a.bias, device),
+            q: linear(init, width, h * hd, a.bias, device),
+            k: linear(init, width, kv * hd, a.bias, device),
+            v: linear(init, width, kv * hd, a.bias, device),
+            o: linear(init, h * hd, width, a.bias, device),
             q_norm: a.qk_norm.then(|| Norm::new(norm, hd, device)),
             k_norm: a.qk_norm.then(|| Norm::new(norm, hd, device)),
             heads: h,
@@ -209,14 +234,15 @@ pub struct Block<B: Backend> {
 }
 
 impl<B: Backend> Block<B> {
-    pub fn new(spec: &BlockSpec, device: &B::Device) -> Self {
+    pub fn new(init: &mut Init, spec: &BlockSpec, device: &B::Device) -> Self {
         let w = spec.width as usize;
         let sandwich = spec.placement == Placement::Sandwich;
         Block {
             attn_norm: Norm::new(&spec.norm, w, device),
-            attn: Attention::new(&spec.attention, w, &spec.norm, device),
+            attn: Attention::new(init, &spec.attention, w, &spec.norm, device),
             mlp_norm: Norm::new(&spec.norm, w, device),
             mlp: Mlp::new(
+                init,
                 spec.mlp.kind,
                 w,
                 spec.mlp.hidden as usize,

@@ -5,13 +5,14 @@
 //! sequence, feature inputs and mask regions other than causal are refused with a
 //! clear error, not run wrongly.
 
+use crate::batch::Batch;
+use crate::init::Init;
 use crate::layers::{linear, Block, Norm};
 use crate::weights::{WeightError, Weights};
-use archc::graph::{ArchGraph, EdgeKind, NodeKind, Owner};
-use archc::model::{Act, MlpStack, Projection, Region, StemKind};
+use archc::graph::{ArchGraph, EdgeKind, NodeKind};
+use archc::model::{Inject, MlpStack, Projection, Region, Steps};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 use petgraph::algo::toposort;
 use petgraph::stable_graph::NodeIndex;
@@ -61,29 +62,66 @@ pub struct Plan {
     pub order: Vec<NodeIndex>,
     /// Node index -> position in `ArchModel::nodes`.
     pub slot: HashMap<NodeIndex, usize>,
+    pub loops: Vec<LoopPlan>,
 }
 
-fn mlp_stack<B: Backend>(input: u64, m: &MlpStack, device: &B::Device) -> Vec<Linear<B>> {
+/// A loop: after `source` is computed, `target` is replaced (per `inject`) and the
+/// `segment` (the nodes after `target` up to `source`, in order) runs again.
+#[derive(Clone, Debug)]
+pub struct LoopPlan {
+    pub node: NodeIndex,
+    pub source: NodeIndex,
+    pub target: NodeIndex,
+    pub segment: Vec<NodeIndex>,
+    pub steps: Steps,
+    pub inject: Inject,
+}
+
+fn mlp_stack<B: Backend>(
+    init: &mut Init,
+    input: u64,
+    m: &MlpStack,
+    device: &B::Device,
+) -> Vec<Linear<B>> {
     let mut w = input as usize;
     (0..m.layers)
         .map(|i| {
             let out = if i + 1 == m.layers { m.out } else { m.hidden } as usize;
-            let l = linear(w, out, m.bias, device);
+            let l = linear(init, w, out, m.bias, device);
             w = out;
             l
         })
         .collect()
 }
 
+/// The model with parameters from seed 0 (see [`graph_to_model_seeded`]).
 pub fn graph_to_model<B: Backend>(
     g: &ArchGraph,
     device: &B::Device,
 ) -> Result<(ArchModel<B>, Plan), Unsupported> {
+    graph_to_model_seeded(g, device, 0)
+}
+
+/// One module per graph node, parameters drawn from `seed` by the runtime's own generator:
+/// linear maps U(-1/sqrt(in), 1/sqrt(in)), embeddings N(0, 1), learned positions N(0, 0.02²),
+/// norms ones and zeros.
+pub fn graph_to_model_seeded<B: Backend>(
+    g: &ArchGraph,
+    device: &B::Device,
+    seed: u64,
+) -> Result<(ArchModel<B>, Plan), Unsupported> {
+    let mut init = Init::new(seed);
+    let init = &mut init;
     let data = EdgeFiltered::from_fn(&g.graph, |e| {
         matches!(e.weight().kind, EdgeKind::Data { .. })
     });
     let order = toposort(&data, None).map_err(|_| Unsupported("the graph has a cycle".into()))?;
-    if let Some(m) = g.masks.iter().find(|m| m.region != Region::Causal) {
+    // Mask tokens and multi-scale spans are training-time regions still to come.
+    if let Some(m) = g
+        .masks
+        .iter()
+        .find(|m| matches!(m.region, Region::MaskTokens { .. } | Region::Scales { .. }))
+    {
         return Err(Unsupported(format!(
             "mask region `{}` on `{}`",
             m.region.name(),
@@ -96,38 +134,32 @@ pub fn graph_to_model<B: Backend>(
         let node = &g.graph[n];
         let mut m = NodeModule::empty();
         match &node.kind {
-            NodeKind::Input {
-                stem: StemKind::Features { .. },
+            NodeKind::Loop {
+                inject: Inject::ConcatLinear,
+                width,
                 ..
             } => {
-                return Err(Unsupported(format!("feature inputs (`{}`)", node.path)));
-            }
-            NodeKind::Merge { stems } if stems.len() > 1 => {
-                return Err(Unsupported(format!(
-                    "several stems in one sequence (`{}`)",
-                    stems.join("`, `")
-                )));
-            }
-            NodeKind::Loop { .. } => return Err(Unsupported(format!("loop `{}`", node.path))),
-            NodeKind::Embedding(e) => {
-                m.table = Some(Param::from_tensor(Tensor::zeros(
-                    [e.vocab as usize, e.dim as usize],
+                m.linears = vec![linear(
+                    init,
+                    2 * *width as usize,
+                    *width as usize,
+                    false,
                     device,
-                )))
+                )];
+            }
+            NodeKind::Embedding(e) => {
+                m.table = Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 1.0, device))
             }
             NodeKind::Positions { max_len, dim } => {
-                m.table = Some(Param::from_tensor(Tensor::zeros(
-                    [*max_len as usize, *dim as usize],
-                    device,
-                )))
+                m.table = Some(init.normal_tensor([*max_len as usize, *dim as usize], 0.02, device))
             }
             NodeKind::Adapter { input, mlp } | NodeKind::Mlp { input, mlp } => {
-                m.linears = mlp_stack(*input, mlp, device)
+                m.linears = mlp_stack(init, *input, mlp, device)
             }
-            NodeKind::Block(b) => m.block = Some(Block::new(b, device)),
+            NodeKind::Block(b) => m.block = Some(Block::new(init, b, device)),
             NodeKind::Norm(spec) => m.norm = Some(Norm::new(spec, node.width as usize, device)),
             NodeKind::Linear { input, out, bias } => {
-                m.linears = vec![linear(*input as usize, *out as usize, *bias, device)]
+                m.linears = vec![linear(init, *input as usize, *out as usize, *bias, device)]
             }
             NodeKind::Projection {
                 input,
@@ -135,12 +167,12 @@ pub fn graph_to_model<B: Backend>(
                 projection,
             } => match projection {
                 Projection::Linear { bias } => {
-                    m.linears = vec![linear(*input as usize, *out as usize, *bias, device)]
+                    m.linears = vec![linear(init, *input as usize, *out as usize, *bias, device)]
                 }
                 Projection::Mlp { hidden, .. } => {
                     m.linears = vec![
-                        linear(*input as usize, *hidden as usize, true, device),
-                        linear(*hidden as usize, *out as usize, true, device),
+                        linear(init, *input as usize, *hidden as usize, true, device),
+                        linear(init, *hidden as usize, *out as usize, true, device),
                     ]
                 }
                 Projection::Tied { .. } | Projection::None => {}
@@ -150,23 +182,61 @@ pub fn graph_to_model<B: Backend>(
         slot.insert(n, nodes.len());
         nodes.push(m);
     }
+    let loops = loop_plans(g, &order);
     Ok((
         ArchModel { nodes },
         Plan {
             graph: g.clone(),
             order,
             slot,
+            loops,
         },
     ))
 }
 
-fn act<B: Backend>(a: Act, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    match a {
-        Act::Gelu => gelu(x),
-        Act::Relu => relu(x),
-        Act::Silu => silu(x),
-        Act::Tanh => x.tanh(),
+fn loop_plans(g: &ArchGraph, order: &[NodeIndex]) -> Vec<LoopPlan> {
+    use petgraph::visit::{Dfs, Reversed, Walker};
+    let data = EdgeFiltered::from_fn(&g.graph, |e| {
+        matches!(e.weight().kind, EdgeKind::Data { .. })
+    });
+    let mut out = Vec::new();
+    for &n in order {
+        let NodeKind::Loop { steps, inject, .. } = &g.graph[n].kind else {
+            continue;
+        };
+        let Some(&(source, _)) = g.data_inputs(n).first() else {
+            continue;
+        };
+        let Some(target) = g
+            .graph
+            .edges_directed(n, petgraph::Direction::Outgoing)
+            .find(|e| matches!(e.weight().kind, EdgeKind::Loop { .. }))
+            .map(|e| petgraph::visit::EdgeRef::target(&e))
+        else {
+            continue;
+        };
+        let after: std::collections::HashSet<NodeIndex> = Dfs::new(&data, target)
+            .iter(&data)
+            .filter(|x| *x != target)
+            .collect();
+        let before: std::collections::HashSet<NodeIndex> = Dfs::new(Reversed(&data), source)
+            .iter(Reversed(&data))
+            .collect();
+        let segment = order
+            .iter()
+            .copied()
+            .filter(|x| after.contains(x) && before.contains(x))
+            .collect();
+        out.push(LoopPlan {
+            node: n,
+            source,
+            target,
+            segment,
+            steps: steps.clone(),
+            inject: *inject,
+        });
     }
+    out
 }
 
 /// A causal mask: true above the diagonal (a position may not see later ones).
@@ -180,118 +250,31 @@ pub fn causal_mask<B: Backend>(b: usize, s: usize, device: &B::Device) -> Tensor
 }
 
 impl<B: Backend> ArchModel<B> {
-    /// Runs the model on token ids per stem (`[b, s]` each). Returns each head's
-    /// projection output (`[b, s, out]`), by head name.
+    /// Runs the model on token ids per stem (`[b, s]` each), laid out one segment per
+    /// stem in the trunk's `from` order. Returns each head's projection output
+    /// (`[b, n, out]` over its modality's positions), by head name.
     pub fn forward(
         &self,
         plan: &Plan,
         ids: &HashMap<String, Tensor<B, 2, Int>>,
     ) -> Result<HashMap<String, Tensor<B, 3>>, Unsupported> {
         let g = &plan.graph;
-        let mut values: HashMap<NodeIndex, Tensor<B, 3>> = HashMap::new();
-        let mut outputs = HashMap::new();
-        for &n in &plan.order {
-            let node = &g.graph[n];
-            let m = &self.nodes[plan.slot[&n]];
-            let input = || -> Result<Tensor<B, 3>, Unsupported> {
-                let (src, _) = g
-                    .data_inputs(n)
-                    .first()
-                    .copied()
-                    .ok_or_else(|| Unsupported(format!("`{}` has no input", node.path)))?;
-                values
-                    .get(&src)
-                    .cloned()
-                    .ok_or_else(|| Unsupported(format!("`{}` runs before its input", node.path)))
-            };
-            let out = match &node.kind {
-                NodeKind::Input { .. } => continue,
-                NodeKind::Embedding(_) => {
-                    let (src, _) = g.data_inputs(n)[0];
-                    let NodeKind::Input { modality, .. } = &g.graph[src].kind else {
-                        return Err(Unsupported(format!(
-                            "`{}` reads something other than ids",
-                            node.path
-                        )));
-                    };
-                    let ids = ids
-                        .get(modality)
-                        .ok_or_else(|| Unsupported(format!("no input given for `{modality}`")))?;
-                    let table = m.table.as_ref().expect("an embedding has a table").val();
-                    let [b, s] = ids.dims();
-                    let d = table.dims()[1];
-                    table
-                        .select(0, ids.clone().reshape([b * s]))
-                        .reshape([b, s, d]) // [b, s, d]
-                }
-                NodeKind::Positions { .. } => {
-                    let x = input()?;
-                    let [b, s, d] = x.dims();
-                    let table = m.table.as_ref().expect("positions have a table").val();
-                    if s > table.dims()[0] {
-                        return Err(Unsupported(format!(
-                            "a sequence of {s} is longer than `{}`'s {} positions",
-                            node.path,
-                            table.dims()[0]
-                        )));
-                    }
-                    x + table.narrow(0, 0, s).unsqueeze::<3>().expand([b, s, d])
-                }
-                NodeKind::Adapter { mlp, .. } | NodeKind::Mlp { mlp, .. } => {
-                    let mut x = input()?;
-                    for (i, l) in m.linears.iter().enumerate() {
-                        x = l.forward(x);
-                        if i + 1 < m.linears.len() {
-                            x = act(mlp.act, x);
-                        }
-                    }
-                    x
-                }
-                NodeKind::Merge { .. } | NodeKind::Alias => input()?,
-                NodeKind::Block(_) => {
-                    let x = input()?;
-                    let [b, s, _] = x.dims();
-                    let mask = causal_mask::<B>(b, s, &x.device());
-                    m.block.as_ref().expect("a block module").forward(x, mask)
-                }
-                NodeKind::Norm(_) => m.norm.as_ref().expect("a norm module").forward(input()?),
-                NodeKind::Linear { .. } => m.linears[0].forward(input()?),
-                NodeKind::Projection { projection, .. } => {
-                    let x = input()?;
-                    let y = match projection {
-                        Projection::Tied { .. } => {
-                            let emb = g
-                                .graph
-                                .edges_directed(n, petgraph::Direction::Outgoing)
-                                .find(|e| e.weight().kind == EdgeKind::Tied)
-                                .map(|e| petgraph::visit::EdgeRef::target(&e))
-                                .ok_or_else(|| {
-                                    Unsupported(format!("`{}` is tied to nothing", node.path))
-                                })?;
-                            let table = self.nodes[plan.slot[&emb]]
-                                .table
-                                .as_ref()
-                                .expect("an embedding")
-                                .val(); // [vocab, d]
-                            x.matmul(table.transpose().unsqueeze::<3>()) // [b, s, vocab]
-                        }
-                        Projection::Mlp { act: a, .. } => {
-                            m.linears[1].forward(act(*a, m.linears[0].forward(x)))
-                        }
-                        Projection::Linear { .. } => m.linears[0].forward(x),
-                        Projection::None => x,
-                    };
-                    if let Owner::Head(h) = &node.owner {
-                        outputs.insert(h.clone(), y.clone());
-                    }
-                    y
-                }
-                NodeKind::Objective { .. } => continue,
-                NodeKind::Loop { .. } => return Err(Unsupported(format!("loop `{}`", node.path))),
-            };
-            values.insert(n, out);
+        let mut layout = Vec::new();
+        let merge = g.graph.node_weights().find_map(|n| match &n.kind {
+            NodeKind::Merge { stems } => Some(stems.clone()),
+            _ => None,
+        });
+        for stem in merge.unwrap_or_else(|| ids.keys().cloned().collect()) {
+            if let Some(t) = ids.get(&stem) {
+                layout.push((stem, t.dims()[1]));
+            }
         }
-        Ok(outputs)
+        let batch = Batch {
+            layout,
+            ids: ids.clone(),
+            features: HashMap::new(),
+        };
+        self.forward_batch(plan, &batch).map(|o| o.heads)
     }
 
     /// Loads every parameter by its `.arch` name. On error the half-loaded model is

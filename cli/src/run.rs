@@ -1,0 +1,373 @@
+//! `archc run`: build a model with the runtime, feed it random token ids, run one forward
+//! (and with `--backward` one backward on the autodiff backend) and report shapes, a
+//! checksum per head, the parameter count and wall times. Exit 0 on success, 1 when the
+//! file has diagnostics, 2 for anything else: usage, IO, weights that do not fit, a device
+//! that is not there, or a model the runtime cannot run yet.
+
+use crate::summary::thousands;
+use crate::Instantiate;
+use archc::graph::{ArchGraph, NodeKind};
+use archc::model::StemKind;
+use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
+use archc_runtime::model::{graph_to_model, ArchModel, Plan};
+use archc_runtime::weights::Weights;
+use burn::backend::ndarray::NdArrayDevice;
+use burn::backend::{Autodiff, NdArray};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A `.arch` file, or an IR written by `archc build` (`.yaml`).
+    file: PathBuf,
+    #[command(flatten)]
+    inst: Instantiate,
+    /// Where to run: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: DeviceChoice,
+    /// Also run one backward pass (loss: the sum of every head's output mean).
+    #[arg(long)]
+    backward: bool,
+    /// Load the parameters from a safetensors file (names as in docs/runtime.md);
+    /// without it they are random (matrices N(0, 0.02), seeded).
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    /// Tokens per sequence (default: 32, or a stem's max_len / rows if smaller).
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Seeds the random parameters and token ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The random ids one stem gets.
+struct StemInput {
+    name: String,
+    /// Ids are below this (the vocabulary or codebook size).
+    limit: u64,
+    seq: usize,
+}
+
+/// Everything a run needs that does not depend on the backend.
+struct Job<'a> {
+    graph: &'a ArchGraph,
+    args: &'a RunArgs,
+    weights: Option<Vec<u8>>,
+    inputs: Vec<StemInput>,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    match try_run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn try_run(args: &RunArgs) -> Result<(), ExitCode> {
+    if args.batch == 0 || args.seq == Some(0) {
+        return Err(fail("--batch and --seq must be at least 1"));
+    }
+    if let DeviceChoice::Cuda(i) = args.device {
+        cuda_available(i).map_err(fail)?;
+    }
+    let weights = match &args.weights {
+        Some(p) => Some(crate::read(p).map_err(fail)?),
+        None => None,
+    };
+    let graph = crate::build::load_graph(&args.file, &args.inst)?;
+    let inputs = stem_inputs(&graph, args.seq).map_err(fail)?;
+    let job = Job {
+        graph: &graph,
+        args,
+        weights,
+        inputs,
+    };
+    match args.device {
+        DeviceChoice::Cpu => {
+            let device = NdArrayDevice::Cpu;
+            if args.backward {
+                forward_backward::<Autodiff<NdArray<f32>>>(&job, &device, "cpu (ndarray)")
+            } else {
+                forward_only::<NdArray<f32>>(&job, &device, "cpu (ndarray)")
+            }
+        }
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(i) => {
+            use archc_runtime::device::{cuda_device, Cuda};
+            let device = cuda_device(i);
+            let name = format!("cuda:{i} (burn-cuda)");
+            if args.backward {
+                forward_backward::<Autodiff<Cuda>>(&job, &device, &name)
+            } else {
+                forward_only::<Cuda>(&job, &device, &name)
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceChoice::Cuda(_) => Err(fail(archc_runtime::device::NO_CUDA_BUILD)),
+    }
+}
+
+/// One input per token or codes stem, sorted by name.
+fn stem_inputs(g: &ArchGraph, seq: Option<usize>) -> Result<Vec<StemInput>, String> {
+    let mut v = Vec::new();
+    for n in g.graph.node_indices() {
+        let NodeKind::Input { modality, stem } = &g.graph[n].kind else {
+            continue;
+        };
+        let (limit, cap, what) = match stem {
+            StemKind::Tokens { vocab, max_len } => (*vocab, *max_len, "max_len"),
+            StemKind::Codes { codebook, rows } => (*codebook, *rows, "rows"),
+            // The runtime says it cannot run feature inputs yet.
+            StemKind::Features { .. } => continue,
+        };
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        let seq = match seq {
+            Some(s) if s > cap => {
+                return Err(format!(
+                    "--seq {s} is longer than stem `{modality}` allows ({what} {cap})"
+                ))
+            }
+            Some(s) => s,
+            None => cap.min(32),
+        };
+        if limit == 0 || seq == 0 {
+            return Err(format!(
+                "stem `{modality}` has no ids to draw (vocabulary {limit}, {what} {cap})"
+            ));
+        }
+        v.push(StemInput {
+            name: modality.clone(),
+            limit,
+            seq,
+        });
+    }
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(v)
+}
+
+/// SplitMix64: a small seeded generator for the token ids (reproducible on every backend).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Replaces every matrix (embeddings, positions, linear weights) with N(0, 0.02) draws
+/// from the backend's seeded generator; vectors (norm scales, biases) keep their init.
+struct Reinit;
+
+impl<B: Backend> ModuleMapper<B> for Reinit {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, t, mapper) = param.consume();
+        if D < 2 {
+            return Param::from_mapped_value(id, t, mapper);
+        }
+        let grad = t.is_require_grad();
+        let fresh = Tensor::<B, D>::random(t.shape(), Distribution::Normal(0.0, 0.02), &t.device())
+            .set_require_grad(grad);
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+/// Counts parameter tensors and those with a gradient.
+struct GradCount<'a, B: AutodiffBackend> {
+    grads: &'a B::Gradients,
+    with: usize,
+    total: usize,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for GradCount<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.total += 1;
+        if param.val().grad(self.grads).is_some() {
+            self.with += 1;
+        }
+    }
+}
+
+type Ids<B> = HashMap<String, Tensor<B, 2, Int>>;
+
+/// The model (loaded or seeded-random), its plan and the random ids; prints the header.
+fn prepare<B: Backend>(
+    job: &Job,
+    device: &B::Device,
+    device_name: &str,
+) -> Result<(ArchModel<B>, Plan, Ids<B>), ExitCode> {
+    let args = job.args;
+    B::seed(device, args.seed);
+    let (model, plan) = graph_to_model::<B>(job.graph, device).map_err(fail)?;
+    let (model, source) = match &job.weights {
+        Some(bytes) => {
+            let path = args.weights.as_ref().expect("weights given").display();
+            let mut w = Weights::from_bytes(bytes).map_err(|e| fail(format!("{path}: {e}")))?;
+            let model = model
+                .load(&plan, &mut w)
+                .map_err(|e| fail(format!("{path}: {e}")))?;
+            w.finish().map_err(|e| fail(format!("{path}: {e}")))?;
+            (model, format!("weights from {path}"))
+        }
+        None => (
+            model.map(&mut Reinit),
+            format!("random weights, seed {}", args.seed),
+        ),
+    };
+    let counted = archc::analyze::count_params(job.graph).total;
+    let held = model.num_params() as u128;
+    println!("model {} on {device_name}", job.graph.name);
+    if held == counted {
+        println!("parameters: {} ({source})", thousands(counted));
+    } else {
+        println!(
+            "parameters: {} ({source}; the runtime holds {})",
+            thousands(counted),
+            thousands(held)
+        );
+    }
+    let mut rng = SplitMix(args.seed);
+    let mut ids = HashMap::new();
+    for s in &job.inputs {
+        let n = args.batch * s.seq;
+        let v: Vec<i64> = (0..n).map(|_| (rng.next() % s.limit) as i64).collect();
+        let t = Tensor::<B, 2, Int>::from_data(TensorData::new(v, [args.batch, s.seq]), device);
+        println!(
+            "input {}: [{}, {}] ids < {}",
+            s.name, args.batch, s.seq, s.limit
+        );
+        ids.insert(s.name.clone(), t);
+    }
+    Ok((model, plan, ids))
+}
+
+/// Runs the forward, timed (the device is synchronised before the clock stops).
+fn forward<B: Backend>(
+    model: &ArchModel<B>,
+    plan: &Plan,
+    ids: &Ids<B>,
+    device: &B::Device,
+) -> Result<(HashMap<String, Tensor<B, 3>>, Duration), ExitCode> {
+    let start = Instant::now();
+    let out = model.forward(plan, ids).map_err(fail)?;
+    let _ = B::sync(device);
+    let took = start.elapsed();
+    if out.is_empty() {
+        return Err(fail("the model has no head to report"));
+    }
+    Ok((out, took))
+}
+
+/// Each head's shape and checksum (the sum of its outputs, 6 significant digits).
+fn print_heads<B: Backend>(out: &HashMap<String, Tensor<B, 3>>) {
+    let mut names: Vec<&String> = out.keys().collect();
+    names.sort();
+    for h in names {
+        let t = &out[h];
+        let sum: f64 = t.clone().into_data().iter::<f64>().sum();
+        println!("head {h}: {:?} sum {}", t.dims(), sig6(sum));
+    }
+}
+
+/// `x` with 6 significant digits.
+fn sig6(x: f64) -> String {
+    format!("{x:.5e}")
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn forward_only<B: Backend>(job: &Job, device: &B::Device, name: &str) -> Result<(), ExitCode> {
+    let (model, plan, ids) = prepare::<B>(job, device, name)?;
+    let (out, took) = forward(&model, &plan, &ids, device)?;
+    print_heads(&out);
+    println!("forward: {}", ms(took));
+    Ok(())
+}
+
+fn forward_backward<B: AutodiffBackend>(
+    job: &Job,
+    device: &B::Device,
+    name: &str,
+) -> Result<(), ExitCode> {
+    let (model, plan, ids) = prepare::<B>(job, device, name)?;
+    let (out, took) = forward(&model, &plan, &ids, device)?;
+    print_heads(&out);
+    println!("forward: {} (autodiff)", ms(took));
+    let mut names: Vec<&String> = out.keys().collect();
+    names.sort();
+    let loss = names
+        .iter()
+        .map(|h| out[*h].clone().mean())
+        .reduce(|a, b| a + b)
+        .expect("at least one head");
+    let start = Instant::now();
+    let grads = loss.backward();
+    let _ = B::sync(device);
+    let took = start.elapsed();
+    let value: f64 = loss.into_data().iter::<f64>().sum();
+    let mut count = GradCount::<B> {
+        grads: &grads,
+        with: 0,
+        total: 0,
+    };
+    model.visit(&mut count);
+    println!("loss: {} (sum of the heads' output means)", sig6(value));
+    println!(
+        "backward: {}, gradients for {} of {} parameter tensors",
+        ms(took),
+        count.with,
+        count.total
+    );
+    if count.with == 0 {
+        return Err(fail(
+            "the backward pass produced no gradient for any parameter",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix_is_seeded() {
+        let a: Vec<u64> = {
+            let mut r = SplitMix(7);
+            (0..4).map(|_| r.next()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = SplitMix(7);
+            (0..4).map(|_| r.next()).collect()
+        };
+        assert_eq!(a, b);
+        assert_ne!(a, {
+            let mut r = SplitMix(8);
+            (0..4).map(|_| r.next()).collect::<Vec<_>>()
+        });
+    }
+
+    #[test]
+    fn six_significant_digits() {
+        assert_eq!(sig6(1234.5678), "1.23457e3");
+        assert_eq!(sig6(-0.000123456789), "-1.23457e-4");
+    }
+}

@@ -1,0 +1,101 @@
+//! A batch, its layout, and the attention masks the layout implies (docs/semantics.md).
+//!
+//! Every sequence of a batch has the same layout: a list of segments, each a span of one
+//! stem's modality (`text 8, image 16, text 8`). A stem's inputs hold its segments
+//! concatenated in layout order: ids `[b, n]` for tokens and codes, rows `[b, n, dim]`
+//! for features.
+
+use archc::graph::ArchGraph;
+use archc::model::Region;
+use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct Batch<B: Backend> {
+    /// (stem, length) in sequence order.
+    pub layout: Vec<(String, usize)>,
+    pub ids: HashMap<String, Tensor<B, 2, Int>>,
+    pub features: HashMap<String, Tensor<B, 3>>,
+}
+
+impl<B: Backend> Batch<B> {
+    pub fn batch_size(&self) -> usize {
+        self.ids
+            .values()
+            .map(|t| t.dims()[0])
+            .chain(self.features.values().map(|t| t.dims()[0]))
+            .next()
+            .unwrap_or(0)
+    }
+
+    pub fn seq_len(&self) -> usize {
+        self.layout.iter().map(|s| s.1).sum()
+    }
+
+    /// Sequence positions of a domain: every position for `S`, a modality's for `S_m`.
+    pub fn positions(&self, rows: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (stem, len) in &self.layout {
+            if rows == "S" || rows.strip_prefix("S_") == Some(stem.as_str()) {
+                out.extend(at..at + len);
+            }
+            at += len;
+        }
+        out
+    }
+
+    /// For each position, (its modality, its segment number, its index within the
+    /// modality's positions).
+    fn tags(&self) -> Vec<(&str, usize, usize)> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (seg, (stem, len)) in self.layout.iter().enumerate() {
+            for _ in 0..*len {
+                let k = seen.entry(stem).or_insert(0);
+                out.push((stem.as_str(), seg, *k));
+                *k += 1;
+            }
+        }
+        out
+    }
+
+    /// The attention mask over the positions of `rows`: true where a position may NOT
+    /// attend. Causal, except that positions in one span of a `bidirectional` modality
+    /// see each other, and a modality's first `len` positions under `prefix(len)` do too.
+    ///
+    /// # Shapes
+    /// -> `[b, n, n]`, n the number of positions of `rows`
+    pub fn mask(&self, g: &ArchGraph, rows: &str, device: &B::Device) -> Tensor<B, 3, Bool> {
+        let pos = self.positions(rows);
+        let tags = self.tags();
+        let n = pos.len();
+        let mut blocked = vec![false; n * n];
+        for (a, &i) in pos.iter().enumerate() {
+            for (c, &j) in pos.iter().enumerate() {
+                let (mi, si, ki) = tags[i];
+                let (mj, sj, kj) = tags[j];
+                let both_way = mi == mj
+                    && g.masks.iter().any(|m| {
+                        m.modality == mi
+                            && match m.region {
+                                Region::Bidirectional => si == sj,
+                                Region::Prefix { len } => (ki as u64) < len && (kj as u64) < len,
+                                _ => false,
+                            }
+                    });
+                blocked[a * n + c] = j > i && !both_way;
+            }
+        }
+        let b = self.batch_size();
+        Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [n, n]), device)
+            .unsqueeze::<3>()
+            .expand([b, n, n])
+    }
+}
+
+/// Indices as a tensor (for `select`).
+pub fn index<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}

@@ -1,0 +1,239 @@
+//! What the runtime computes (docs/semantics.md): masks by gradient, loops against their
+//! unrolled form, tied weights, seeds.
+
+use archc_runtime::batch::Batch;
+use archc_runtime::model::graph_to_model;
+use burn::backend::{Autodiff, NdArray};
+use burn::module::Module;
+use burn::tensor::{Int, Tensor, TensorData};
+use std::collections::HashMap;
+
+type B = Autodiff<NdArray<f32>>;
+
+fn graph(src: &str) -> archc::graph::ArchGraph {
+    let c = archc::check_source(src, &archc::CheckOptions::default());
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    c.graph.unwrap()
+}
+
+const BLOCK: &str = "param d = 16
+block b(width = d) {
+  width:     width
+  norm:      layernorm(bias = true)
+  attention: attention(heads = 2)
+  mlp:       gelu(hidden = 32, bias = true)
+}
+";
+
+fn ids(v: &[i64], device: &burn::backend::ndarray::NdArrayDevice) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device)
+}
+
+/// Text is causal: the output at position p does not depend on any later token, at all
+/// (exactly zero gradient), and does depend on earlier ones.
+#[test]
+fn text_positions_never_see_later_tokens() {
+    let src = format!("{BLOCK}stem text: tokens(vocab = 32, max_len = 16) {{\n  embed: embedding(dim = d)\n}}\ntrunk {{\n  blocks: b x 2\n}}\nhead lm: text {{\n  objective: next_token\n}}\n");
+    let g = graph(&src);
+    let device = Default::default();
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    // Token k sits at position k, so a token's gradient row is its position's.
+    let tokens: Vec<i64> = (0..8).collect();
+    for p in 0..8 {
+        let out = model
+            .forward(
+                &plan,
+                &HashMap::from([("text".into(), ids(&tokens, &device))]),
+            )
+            .unwrap();
+        let loss = out["lm"].clone().narrow(1, p, 1).sum();
+        let grads = loss.backward();
+        let table = model.nodes[plan.slot[&g
+            .graph
+            .node_indices()
+            .find(|n| g.graph[*n].path == "text.embed")
+            .unwrap()]]
+            .table
+            .as_ref()
+            .unwrap()
+            .val();
+        let grad: Vec<f32> = table.grad(&grads).unwrap().into_data().to_vec().unwrap();
+        for tok in 0..8usize {
+            let row = &grad[tok * 16..(tok + 1) * 16];
+            let norm: f32 = row.iter().map(|x| x * x).sum();
+            if tok > p {
+                assert_eq!(norm, 0.0, "position {p} sees the later token at {tok}");
+            } else {
+                assert!(norm > 0.0, "position {p} does not see token {tok}");
+            }
+        }
+    }
+}
+
+/// In `mask image: bidirectional`, an image position sees the later rows of its own span,
+/// but never the text after the span.
+#[test]
+fn an_image_span_is_bidirectional_and_text_after_it_stays_unseen() {
+    let src = format!(
+        "{BLOCK}stem text: tokens(vocab = 32, max_len = 16) {{\n  embed: embedding(dim = d)\n}}\nstem image: features(dim = 8, rows = 4) {{\n  adapter: mlp(layers = 1, out = d)\n}}\ntrunk {{\n  blocks: b x 2\n}}\nhead lm: text {{\n  blocks: b x 1\n  objective: next_token\n}}\nhead recon: features(target = image) {{\n  objective: masked_regression(shift = 1)\n}}\nmask image: bidirectional\nmask image: mask_tokens(rate = 0.0..1.0)\n"
+    );
+    let g = graph(&src);
+    let device = Default::default();
+    // mask_tokens is a training-time region; this test is about attention.
+    let mut g2 = g.clone();
+    g2.masks
+        .retain(|m| m.region == archc::model::Region::Bidirectional);
+    let (model, plan) = graph_to_model::<B>(&g2, &device).unwrap();
+    let feats = Tensor::<B, 3>::random(
+        [1, 4, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .require_grad();
+    let text: Vec<i64> = (0..8).collect();
+    let batch = Batch {
+        layout: vec![("text".into(), 4), ("image".into(), 4), ("text".into(), 4)],
+        ids: HashMap::from([("text".into(), ids(&text, &device))]),
+        features: HashMap::from([("image".into(), feats.clone())]),
+    };
+    let out = model.forward_batch(&plan, &batch).unwrap();
+    // The first image position's output, w.r.t. the image rows: all four nonzero.
+    let loss = out.heads["recon"].clone().narrow(1, 0, 1).sum();
+    let grads = loss.backward();
+    let g_img: Vec<f32> = feats.grad(&grads).unwrap().into_data().to_vec().unwrap();
+    for row in 0..4 {
+        let norm: f32 = g_img[row * 8..(row + 1) * 8].iter().map(|x| x * x).sum();
+        assert!(norm > 0.0, "image position 0 does not see image row {row}");
+    }
+    // The last image position's output, w.r.t. the text after the span: exactly zero.
+    let out = model.forward_batch(&plan, &batch).unwrap();
+    let loss = out.heads["recon"].clone().narrow(1, 3, 1).sum();
+    let grads = loss.backward();
+    let table_node = g
+        .graph
+        .node_indices()
+        .find(|n| g.graph[*n].path == "text.embed")
+        .unwrap();
+    let table = model.nodes[plan.slot[&table_node]]
+        .table
+        .as_ref()
+        .unwrap()
+        .val();
+    let g_txt: Vec<f32> = table.grad(&grads).unwrap().into_data().to_vec().unwrap();
+    for tok in 4..8usize {
+        let norm: f32 = g_txt[tok * 16..(tok + 1) * 16].iter().map(|x| x * x).sum();
+        assert_eq!(norm, 0.0, "the image span sees text token {tok} after it");
+    }
+}
+
+fn loop_model(steps: &str) -> String {
+    format!("{BLOCK}stem text: tokens(vocab = 32, max_len = 16) {{\n  embed: embedding(dim = d)\n  blocks: b x 1\n}}\ntrunk {{\n  blocks: b x 2\n}}\nhead lm: text {{\n  blocks: b x 1\n  objective: next_token\n}}\nloop think: trunk.out -> trunk.in {{\n  steps: {steps}\n  inject: replace\n}}\n")
+}
+
+/// `fixed(2)` with `replace` is the trunk run twice, the second time on its own output:
+/// computed here by hand with the same block modules.
+#[test]
+fn a_loop_equals_its_unrolled_trunk() {
+    let device = Default::default();
+    let g = graph(&loop_model("fixed(2)"));
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    let tokens: Vec<i64> = vec![3, 1, 4, 1, 5, 9, 2, 6];
+    let input = HashMap::from([("text".to_string(), ids(&tokens, &device))]);
+    let looped: Vec<f32> = model.forward(&plan, &input).unwrap()["lm"]
+        .clone()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    // Unrolled by hand: the same modules, the trunk twice.
+    let node = |path: &str| {
+        &model.nodes[plan.slot[&g
+            .graph
+            .node_indices()
+            .find(|n| g.graph[*n].path == path)
+            .unwrap()]]
+    };
+    let mask = archc_runtime::model::causal_mask::<B>(1, 8, &device);
+    let table = node("text.embed").table.as_ref().unwrap().val();
+    let mut x = table
+        .clone()
+        .select(
+            0,
+            Tensor::from_data(TensorData::new(tokens.clone(), [8]), &device),
+        )
+        .reshape([1, 8, 16]);
+    x = node("text.blocks.0")
+        .block
+        .as_ref()
+        .unwrap()
+        .forward(x, mask.clone());
+    for _ in 0..2 {
+        for b in ["trunk.blocks.0", "trunk.blocks.1"] {
+            x = node(b).block.as_ref().unwrap().forward(x, mask.clone());
+        }
+    }
+    x = node("lm.blocks.0")
+        .block
+        .as_ref()
+        .unwrap()
+        .forward(x, mask.clone());
+    let unrolled: Vec<f32> = node("lm.projection").linears[0]
+        .forward(x)
+        .into_data()
+        .to_vec()
+        .unwrap();
+    let worst = looped
+        .iter()
+        .zip(&unrolled)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "loop and unrolled trunk differ by {worst}");
+    // And fixed(1) is no loop at all: the trunk once.
+    let g1 = graph(&loop_model("fixed(1)"));
+    let (m1, p1) = graph_to_model::<B>(&g1, &device).unwrap();
+    let out = m1
+        .forward_batch(
+            &p1,
+            &Batch {
+                layout: vec![("text".into(), 8)],
+                ids: input.clone(),
+                features: HashMap::new(),
+            },
+        )
+        .unwrap();
+    assert_eq!(out.loop_steps["think"], 1);
+}
+
+/// A tied projection adds no parameter: the module has exactly the compiler's count.
+#[test]
+fn tied_weights_are_one_parameter() {
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/gpt2_ref/gpt2-ref.arch"
+    ))
+    .unwrap();
+    let g = graph(&src);
+    let (model, _) = graph_to_model::<B>(&g, &Default::default()).unwrap();
+    assert_eq!(
+        model.num_params() as u128,
+        archc::analyze::count_params(&g).total
+    );
+    assert_eq!(model.num_params(), 118_528);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_outputs() {
+    let device = Default::default();
+    let g = graph(&loop_model("fixed(3)"));
+    let run = |seed: u64| -> Vec<f32> {
+        let (model, plan) =
+            archc_runtime::model::graph_to_model_seeded::<B>(&g, &device, seed).unwrap();
+        let input = HashMap::from([("text".to_string(), ids(&[1, 2, 3, 4], &device))]);
+        model.forward(&plan, &input).unwrap()["lm"]
+            .clone()
+            .into_data()
+            .to_vec()
+            .unwrap()
+    };
+    assert_eq!(run(11), run(11));
+    assert_ne!(run(11), run(12));
+}
