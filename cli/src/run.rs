@@ -9,13 +9,13 @@ use crate::Instantiate;
 use archc::graph::{ArchGraph, NodeKind};
 use archc::model::StemKind;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
-use archc_runtime::model::{graph_to_model, ArchModel, Plan};
+use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
 use archc_runtime::weights::Weights;
 use burn::backend::ndarray::NdArrayDevice;
 use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long)]
     backward: bool,
     /// Load the parameters from a safetensors file (names as in docs/runtime.md);
-    /// without it they are random (matrices N(0, 0.02), seeded).
+    /// without it they are the runtime's seeded random init (the same on every device).
     #[arg(long, value_name = "FILE")]
     weights: Option<PathBuf>,
     /// Sequences per batch.
@@ -43,7 +43,7 @@ pub struct RunArgs {
     /// Tokens per sequence (default: 32, or a stem's max_len / rows if smaller).
     #[arg(long)]
     seq: Option<usize>,
-    /// Seeds the random parameters and token ids.
+    /// Seeds the random parameters and the token ids.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -171,23 +171,6 @@ impl SplitMix {
     }
 }
 
-/// Replaces every matrix (embeddings, positions, linear weights) with N(0, 0.02) draws
-/// from the backend's seeded generator; vectors (norm scales, biases) keep their init.
-struct Reinit;
-
-impl<B: Backend> ModuleMapper<B> for Reinit {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let (id, t, mapper) = param.consume();
-        if D < 2 {
-            return Param::from_mapped_value(id, t, mapper);
-        }
-        let grad = t.is_require_grad();
-        let fresh = Tensor::<B, D>::random(t.shape(), Distribution::Normal(0.0, 0.02), &t.device())
-            .set_require_grad(grad);
-        Param::from_mapped_value(id, fresh, mapper)
-    }
-}
-
 /// Counts parameter tensors and those with a gradient.
 struct GradCount<'a, B: AutodiffBackend> {
     grads: &'a B::Gradients,
@@ -213,8 +196,7 @@ fn prepare<B: Backend>(
     device_name: &str,
 ) -> Result<(ArchModel<B>, Plan, Ids<B>), ExitCode> {
     let args = job.args;
-    B::seed(device, args.seed);
-    let (model, plan) = graph_to_model::<B>(job.graph, device).map_err(fail)?;
+    let (model, plan) = graph_to_model_seeded::<B>(job.graph, device, args.seed).map_err(fail)?;
     let (model, source) = match &job.weights {
         Some(bytes) => {
             let path = args.weights.as_ref().expect("weights given").display();
@@ -225,10 +207,7 @@ fn prepare<B: Backend>(
             w.finish().map_err(|e| fail(format!("{path}: {e}")))?;
             (model, format!("weights from {path}"))
         }
-        None => (
-            model.map(&mut Reinit),
-            format!("random weights, seed {}", args.seed),
-        ),
+        None => (model, format!("random weights, seed {}", args.seed)),
     };
     let counted = archc::analyze::count_params(job.graph).total;
     let held = model.num_params() as u128;

@@ -16,6 +16,9 @@ pub struct Batch<B: Backend> {
     pub layout: Vec<(String, usize)>,
     pub ids: HashMap<String, Tensor<B, 2, Int>>,
     pub features: HashMap<String, Tensor<B, 3>>,
+    /// Per `mask_tokens` modality, `[b, n]`: true where the row is replaced by the
+    /// learned mask token (the trainer samples these; none means nothing is masked).
+    pub masked: HashMap<String, Tensor<B, 2, Bool>>,
 }
 
 impl<B: Backend> Batch<B> {

@@ -206,6 +206,17 @@ impl<B: Backend> Run<'_, B> {
             }
             NodeKind::Loop { .. } => return Ok(()),
         };
+        let out = match (self.plan.mask_points.get(&n), &m.mask_token) {
+            (Some(modality), Some(token)) => match self.batch.masked.get(modality) {
+                Some(mask) => {
+                    let [b, s, d] = out.dims();
+                    let token = token.val().unsqueeze::<3>().expand([b, s, d]);
+                    out.mask_where(mask.clone().unsqueeze_dim::<3>(2).expand([b, s, d]), token)
+                }
+                None => out,
+            },
+            _ => out,
+        };
         self.values.insert(n, out);
         Ok(())
     }

@@ -37,6 +37,8 @@ pub struct NodeModule<B: Backend> {
     pub block: Option<Block<B>>,
     pub norm: Option<Norm<B>>,
     pub linears: Vec<Linear<B>>,
+    /// `{stem}.mask_token`: replaces masked rows of a `mask_tokens` modality.
+    pub mask_token: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> NodeModule<B> {
@@ -46,6 +48,7 @@ impl<B: Backend> NodeModule<B> {
             block: None,
             norm: None,
             linears: Vec::new(),
+            mask_token: None,
         }
     }
 }
@@ -63,6 +66,9 @@ pub struct Plan {
     /// Node index -> position in `ArchModel::nodes`.
     pub slot: HashMap<NodeIndex, usize>,
     pub loops: Vec<LoopPlan>,
+    /// Nodes whose output rows a batch may mask (the last layer of a `mask_tokens`
+    /// modality's stem before its own blocks), with that modality.
+    pub mask_points: HashMap<NodeIndex, String>,
 }
 
 /// A loop: after `source` is computed, `target` is replaced (per `inject`) and the
@@ -116,11 +122,11 @@ pub fn graph_to_model_seeded<B: Backend>(
         matches!(e.weight().kind, EdgeKind::Data { .. })
     });
     let order = toposort(&data, None).map_err(|_| Unsupported("the graph has a cycle".into()))?;
-    // Mask tokens and multi-scale spans are training-time regions still to come.
+    // Multi-scale spans (VAR) are still to come.
     if let Some(m) = g
         .masks
         .iter()
-        .find(|m| matches!(m.region, Region::MaskTokens { .. } | Region::Scales { .. }))
+        .find(|m| matches!(m.region, Region::Scales { .. }))
     {
         return Err(Unsupported(format!(
             "mask region `{}` on `{}`",
@@ -183,6 +189,27 @@ pub fn graph_to_model_seeded<B: Backend>(
         nodes.push(m);
     }
     let loops = loop_plans(g, &order);
+    // Mask tokens: on the last layer of the stem before its blocks.
+    let mut mask_points = HashMap::new();
+    for m in g
+        .masks
+        .iter()
+        .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
+    {
+        let stem = archc::graph::Owner::Stem(m.modality.clone());
+        let point = order
+            .iter()
+            .copied()
+            .filter(|n| {
+                g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_))
+            })
+            .last();
+        if let Some(p) = point {
+            nodes[slot[&p]].mask_token =
+                Some(init.normal_tensor([g.graph[p].width as usize], 0.02, device));
+            mask_points.insert(p, m.modality.clone());
+        }
+    }
     Ok((
         ArchModel { nodes },
         Plan {
@@ -190,6 +217,7 @@ pub fn graph_to_model_seeded<B: Backend>(
             order,
             slot,
             loops,
+            mask_points,
         },
     ))
 }
@@ -273,6 +301,7 @@ impl<B: Backend> ArchModel<B> {
             layout,
             ids: ids.clone(),
             features: HashMap::new(),
+            masked: HashMap::new(),
         };
         self.forward_batch(plan, &batch).map(|o| o.heads)
     }
@@ -285,6 +314,9 @@ impl<B: Backend> ArchModel<B> {
             let node = &plan.graph.graph[n];
             let m = &mut model.nodes[plan.slot[&n]];
             let path = &node.path;
+            if let (Some(t), Some(modality)) = (&mut m.mask_token, plan.mask_points.get(&n)) {
+                weights.plain(&format!("{modality}.mask_token"), t)?;
+            }
             if let Some(t) = &mut m.table {
                 weights.plain(&format!("{path}.weight"), t)?;
             }

@@ -95,6 +95,7 @@ fn an_image_span_is_bidirectional_and_text_after_it_stays_unseen() {
         layout: vec![("text".into(), 4), ("image".into(), 4), ("text".into(), 4)],
         ids: HashMap::from([("text".into(), ids(&text, &device))]),
         features: HashMap::from([("image".into(), feats.clone())]),
+        masked: HashMap::new(),
     };
     let out = model.forward_batch(&plan, &batch).unwrap();
     // The first image position's output, w.r.t. the image rows: all four nonzero.
@@ -197,6 +198,7 @@ fn a_loop_equals_its_unrolled_trunk() {
                 layout: vec![("text".into(), 8)],
                 ids: input.clone(),
                 features: HashMap::new(),
+                masked: HashMap::new(),
             },
         )
         .unwrap();
@@ -236,4 +238,49 @@ fn the_same_seed_gives_the_same_outputs() {
     };
     assert_eq!(run(11), run(11));
     assert_ne!(run(11), run(12));
+}
+
+/// `mask_tokens`: the rows a batch marks are replaced by the learned `{stem}.mask_token`
+/// before the stem's own blocks, so a masked row's value no longer depends on its input
+/// features (zero gradient), and unmasked rows are untouched.
+#[test]
+fn masked_rows_are_replaced_by_the_mask_token() {
+    let src = format!(
+        "{BLOCK}stem text: tokens(vocab = 32, max_len = 16) {{\n  embed: embedding(dim = d)\n}}\nstem image: features(dim = 8, rows = 4) {{\n  adapter: mlp(layers = 1, out = d)\n  blocks: b x 1\n}}\ntrunk {{\n  blocks: b x 1\n}}\nhead lm: text {{\n  blocks: b x 1\n  objective: next_token\n}}\nhead recon: features(target = image) {{\n  blocks: b x 1\n  objective: masked_regression(shift = 1)\n}}\nmask image: bidirectional\nmask image: mask_tokens(rate = 0.0..1.0)\n"
+    );
+    let g = graph(&src);
+    let device = Default::default();
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    assert_eq!(
+        plan.mask_points.len(),
+        1,
+        "the image adapter carries the mask token"
+    );
+    let feats = Tensor::<B, 3>::random(
+        [1, 4, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .require_grad();
+    let masked = Tensor::<B, 2, burn::tensor::Bool>::from_data(
+        TensorData::new(vec![false, true, false, true], [1, 4]),
+        &device,
+    );
+    let batch = Batch {
+        layout: vec![("text".into(), 2), ("image".into(), 4)],
+        ids: HashMap::from([("text".into(), ids(&[1, 2], &device))]),
+        features: HashMap::from([("image".into(), feats.clone())]),
+        masked: HashMap::from([("image".into(), masked)]),
+    };
+    let out = model.forward_batch(&plan, &batch).unwrap();
+    let grads = out.heads["recon"].clone().sum().backward();
+    let g_img: Vec<f32> = feats.grad(&grads).unwrap().into_data().to_vec().unwrap();
+    for row in 0..4 {
+        let norm: f32 = g_img[row * 8..(row + 1) * 8].iter().map(|x| x * x).sum();
+        if row % 2 == 1 {
+            assert_eq!(norm, 0.0, "masked row {row} still reaches the output");
+        } else {
+            assert!(norm > 0.0, "unmasked row {row} does not reach the output");
+        }
+    }
 }
