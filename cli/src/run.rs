@@ -9,6 +9,7 @@ use crate::Instantiate;
 use archc::graph::{ArchGraph, NodeKind};
 use archc::model::StemKind;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
+use archc_runtime::init::Init;
 use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
 use archc_runtime::weights::Weights;
 use burn::backend::ndarray::NdArrayDevice;
@@ -158,19 +159,6 @@ fn stem_inputs(g: &ArchGraph, seq: Option<usize>) -> Result<Vec<StemInput>, Stri
     Ok(v)
 }
 
-/// SplitMix64: a small seeded generator for the token ids (reproducible on every backend).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// Counts parameter tensors and those with a gradient.
 struct GradCount<'a, B: AutodiffBackend> {
     grads: &'a B::Gradients,
@@ -186,6 +174,9 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradCount<'_, B> {
         }
     }
 }
+
+/// Keeps the ids' random stream apart from the parameters' (both seeded by `--seed`).
+const IDS_STREAM: u64 = 0x1D5_1D5_1D5;
 
 type Ids<B> = HashMap<String, Tensor<B, 2, Int>>;
 
@@ -221,11 +212,14 @@ fn prepare<B: Backend>(
             thousands(held)
         );
     }
-    let mut rng = SplitMix(args.seed);
+    // The runtime's own generator: the same ids on every backend.
+    let mut rng = Init::new(args.seed ^ IDS_STREAM);
     let mut ids = HashMap::new();
     for s in &job.inputs {
         let n = args.batch * s.seq;
-        let v: Vec<i64> = (0..n).map(|_| (rng.next() % s.limit) as i64).collect();
+        let v: Vec<i64> = (0..n)
+            .map(|_| ((rng.unit() * s.limit as f64) as u64).min(s.limit - 1) as i64)
+            .collect();
         let t = Tensor::<B, 2, Int>::from_data(TensorData::new(v, [args.batch, s.seq]), device);
         println!(
             "input {}: [{}, {}] ids < {}",
@@ -326,23 +320,6 @@ fn forward_backward<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splitmix_is_seeded() {
-        let a: Vec<u64> = {
-            let mut r = SplitMix(7);
-            (0..4).map(|_| r.next()).collect()
-        };
-        let b: Vec<u64> = {
-            let mut r = SplitMix(7);
-            (0..4).map(|_| r.next()).collect()
-        };
-        assert_eq!(a, b);
-        assert_ne!(a, {
-            let mut r = SplitMix(8);
-            (0..4).map(|_| r.next()).collect::<Vec<_>>()
-        });
-    }
 
     #[test]
     fn six_significant_digits() {

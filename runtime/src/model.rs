@@ -8,7 +8,7 @@
 use crate::batch::Batch;
 use crate::init::Init;
 use crate::layers::{linear, Block, Norm};
-use crate::weights::{WeightError, Weights};
+use crate::weights::{Saver, WeightError, Weights};
 use archc::graph::{ArchGraph, EdgeKind, NodeKind};
 use archc::model::{Inject, MlpStack, Projection, Region, Steps};
 use burn::module::{Module, Param};
@@ -304,6 +304,39 @@ impl<B: Backend> ArchModel<B> {
             masked: HashMap::new(),
         };
         self.forward_batch(plan, &batch).map(|o| o.heads)
+    }
+
+    /// Every parameter as a safetensors file, named by `.arch` paths (docs/runtime.md).
+    pub fn save(&self, plan: &Plan) -> Vec<u8> {
+        let mut out = Saver::default();
+        for &n in &plan.order {
+            let node = &plan.graph.graph[n];
+            let m = &self.nodes[plan.slot[&n]];
+            let path = &node.path;
+            if let (Some(t), Some(modality)) = (&m.mask_token, plan.mask_points.get(&n)) {
+                out.plain(&format!("{modality}.mask_token"), t);
+            }
+            if let Some(t) = &m.table {
+                out.plain(&format!("{path}.weight"), t);
+            }
+            if let Some(b) = &m.block {
+                out.block(path, b);
+            }
+            if let Some(nm) = &m.norm {
+                out.norm(path, nm);
+            }
+            let many = m.linears.len() > 1
+                || matches!(node.kind, NodeKind::Adapter { .. } | NodeKind::Mlp { .. });
+            for (i, l) in m.linears.iter().enumerate() {
+                let name = if many {
+                    format!("{path}.{i}")
+                } else {
+                    path.clone()
+                };
+                out.linear(&name, l);
+            }
+        }
+        out.to_bytes()
     }
 
     /// Loads every parameter by its `.arch` name. On error the half-loaded model is

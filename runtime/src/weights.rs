@@ -209,3 +209,87 @@ impl Weights {
         }
     }
 }
+
+/// Collects tensors by `.arch` name, in PyTorch layout, for a safetensors file.
+#[derive(Default)]
+pub struct Saver {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Saver {
+    fn put<B: Backend, const D: usize>(&mut self, name: String, t: Tensor<B, D>) {
+        let shape = t.dims().to_vec();
+        let data: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap_or_default();
+        self.tensors.insert(name, (shape, data));
+    }
+
+    pub fn plain<B: Backend, const D: usize>(&mut self, name: &str, p: &Param<Tensor<B, D>>) {
+        self.put(name.to_string(), p.val());
+    }
+
+    pub fn linear<B: Backend>(&mut self, name: &str, l: &Linear<B>) {
+        self.put(format!("{name}.weight"), l.weight.val().transpose());
+        if let Some(b) = &l.bias {
+            self.plain(&format!("{name}.bias"), b);
+        }
+    }
+
+    pub fn norm<B: Backend>(&mut self, name: &str, n: &Norm<B>) {
+        self.plain(&format!("{name}.weight"), &n.weight);
+        if let Some(b) = &n.bias {
+            self.plain(&format!("{name}.bias"), b);
+        }
+    }
+
+    pub fn block<B: Backend>(&mut self, name: &str, b: &Block<B>) {
+        self.norm(&format!("{name}.attn_norm"), &b.attn_norm);
+        let a = &b.attn;
+        for (part, l) in [("q", &a.q), ("k", &a.k), ("v", &a.v), ("o", &a.o)] {
+            self.linear(&format!("{name}.attn.{part}"), l);
+        }
+        if let Some(n) = &a.q_norm {
+            self.norm(&format!("{name}.attn.q_norm"), n);
+        }
+        if let Some(n) = &a.k_norm {
+            self.norm(&format!("{name}.attn.k_norm"), n);
+        }
+        self.norm(&format!("{name}.mlp_norm"), &b.mlp_norm);
+        if let Some(g) = &b.mlp.gate {
+            self.linear(&format!("{name}.mlp.gate"), g);
+        }
+        self.linear(&format!("{name}.mlp.up"), &b.mlp.up);
+        self.linear(&format!("{name}.mlp.down"), &b.mlp.down);
+        if let Some(n) = &b.attn_post_norm {
+            self.norm(&format!("{name}.attn_post_norm"), n);
+        }
+        if let Some(n) = &b.mlp_post_norm {
+            self.norm(&format!("{name}.mlp_post_norm"), n);
+        }
+    }
+
+    /// The safetensors file (tensors sorted by name, so the bytes are deterministic).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(n, (s, d))| {
+                (
+                    n.clone(),
+                    s.clone(),
+                    d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+            .iter()
+            .map(|(n, s, d)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                        .expect("shape and data agree"),
+                )
+            })
+            .collect();
+        safetensors::serialize(views, None).expect("f32 tensors serialise")
+    }
+}
