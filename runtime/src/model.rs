@@ -199,11 +199,9 @@ pub fn graph_to_model_seeded<B: Backend>(
         let stem = archc::graph::Owner::Stem(m.modality.clone());
         let point = order
             .iter()
+            .rev()
             .copied()
-            .filter(|n| {
-                g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_))
-            })
-            .last();
+            .find(|n| g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_)));
         if let Some(p) = point {
             nodes[slot[&p]].mask_token =
                 Some(init.normal_tensor([g.graph[p].width as usize], 0.02, device));
