@@ -197,11 +197,10 @@ pub fn graph_to_model_seeded<B: Backend>(
         .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
     {
         let stem = archc::graph::Owner::Stem(m.modality.clone());
-        let point = order
-            .iter()
-            .rev()
-            .copied()
-            .find(|n| g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_)));
+        let point =
+            order.iter().rev().copied().find(|n| {
+                g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_))
+            });
         if let Some(p) = point {
             nodes[slot[&p]].mask_token =
                 Some(init.normal_tensor([g.graph[p].width as usize], 0.02, device));
