@@ -48,15 +48,15 @@ impl<B: Backend> Batch<B> {
         out
     }
 
-    /// For each position, (its modality, its segment number, its index within the
-    /// modality's positions).
-    fn tags(&self) -> Vec<(&str, usize, usize)> {
+    /// For each position: its modality, its segment, its index among the modality's
+    /// positions, and its index within its segment.
+    fn tags(&self) -> Vec<(&str, usize, usize, usize)> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::new();
         for (seg, (stem, len)) in self.layout.iter().enumerate() {
-            for _ in 0..*len {
+            for within in 0..*len {
                 let k = seen.entry(stem).or_insert(0);
-                out.push((stem.as_str(), seg, *k));
+                out.push((stem.as_str(), seg, *k, within));
                 *k += 1;
             }
         }
@@ -65,7 +65,10 @@ impl<B: Backend> Batch<B> {
 
     /// The attention mask over the positions of `rows`: true where a position may NOT
     /// attend. Causal, except that positions in one span of a `bidirectional` modality
-    /// see each other, and a modality's first `len` positions under `prefix(len)` do too.
+    /// see each other, a modality's first `len` positions under `prefix(len)` do too, and
+    /// under `scales(s1, s2, ...)` a span's positions form consecutive groups of s1², s2²,
+    /// ... positions, each seeing its own group and every earlier one (VAR's next-scale
+    /// prediction); positions past the last group are causal.
     ///
     /// # Shapes
     /// -> `[b, n, n]`, n the number of positions of `rows`
@@ -76,14 +79,15 @@ impl<B: Backend> Batch<B> {
         let mut blocked = vec![false; n * n];
         for (a, &i) in pos.iter().enumerate() {
             for (c, &j) in pos.iter().enumerate() {
-                let (mi, si, ki) = tags[i];
-                let (mj, sj, kj) = tags[j];
+                let (mi, si, ki, wi) = tags[i];
+                let (mj, sj, kj, wj) = tags[j];
                 let both_way = mi == mj
                     && g.masks.iter().any(|m| {
                         m.modality == mi
-                            && match m.region {
+                            && match &m.region {
                                 Region::Bidirectional => si == sj,
-                                Region::Prefix { len } => (ki as u64) < len && (kj as u64) < len,
+                                Region::Prefix { len } => (ki as u64) < *len && (kj as u64) < *len,
+                                Region::Scales { sides } => si == sj && matches!((scale_of(sides, wi), scale_of(sides, wj)), (Some(a), Some(b)) if b <= a),
                                 _ => false,
                             }
                     });
@@ -101,4 +105,16 @@ impl<B: Backend> Batch<B> {
 pub fn index<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
     let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
     Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}
+
+/// Which scale group a position within a span falls in: groups of side² positions.
+fn scale_of(sides: &[u64], within: usize) -> Option<usize> {
+    let mut end = 0u64;
+    for (g, s) in sides.iter().enumerate() {
+        end = end.saturating_add(s.saturating_mul(*s));
+        if (within as u64) < end {
+            return Some(g);
+        }
+    }
+    None
 }

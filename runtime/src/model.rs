@@ -122,18 +122,6 @@ pub fn graph_to_model_seeded<B: Backend>(
         matches!(e.weight().kind, EdgeKind::Data { .. })
     });
     let order = toposort(&data, None).map_err(|_| Unsupported("the graph has a cycle".into()))?;
-    // Multi-scale spans (VAR) are still to come.
-    if let Some(m) = g
-        .masks
-        .iter()
-        .find(|m| matches!(m.region, Region::Scales { .. }))
-    {
-        return Err(Unsupported(format!(
-            "mask region `{}` on `{}`",
-            m.region.name(),
-            m.modality
-        )));
-    }
     let mut nodes = Vec::new();
     let mut slot = HashMap::new();
     for &n in &order {

@@ -284,3 +284,52 @@ fn masked_rows_are_replaced_by_the_mask_token() {
         }
     }
 }
+
+/// `scales(1, 2)` (VAR): a span's first position is scale 0, the next four scale 1. A
+/// position sees its own scale and earlier ones, never a later scale or what follows.
+#[test]
+fn scales_attend_within_and_to_earlier_scales_only() {
+    let src = format!(
+        "{BLOCK}stem text: tokens(vocab = 32, max_len = 16) {{\n  embed: embedding(dim = d)\n}}\nstem image: features(dim = 8, rows = 5) {{\n  adapter: mlp(layers = 1, out = d)\n}}\ntrunk {{\n  blocks: b x 2\n}}\nhead lm: text {{\n  blocks: b x 1\n  objective: next_token\n}}\nhead recon: features(target = image) {{\n  blocks: b x 1\n  objective: masked_regression(shift = 1)\n}}\nmask image: scales(1, 2)\nmask image: mask_tokens(rate = 0.0..1.0)\n"
+    );
+    let g = graph(&src);
+    let device = Default::default();
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    let run = |position: usize| -> Vec<f32> {
+        let feats = Tensor::<B, 3>::random(
+            [1, 5, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+        .require_grad();
+        let batch = Batch {
+            layout: vec![("image".into(), 5), ("text".into(), 2)],
+            ids: HashMap::from([("text".into(), ids(&[1, 2], &device))]),
+            features: HashMap::from([("image".into(), feats.clone())]),
+            masked: HashMap::new(),
+        };
+        let out = model.forward_batch(&plan, &batch).unwrap();
+        let grads = out.heads["recon"]
+            .clone()
+            .narrow(1, position, 1)
+            .sum()
+            .backward();
+        let g: Vec<f32> = feats.grad(&grads).unwrap().into_data().to_vec().unwrap();
+        (0..5)
+            .map(|r| g[r * 8..(r + 1) * 8].iter().map(|x| x * x).sum())
+            .collect()
+    };
+    // Position 0 (scale 0) sees only itself.
+    let seen = run(0);
+    assert!(seen[0] > 0.0);
+    assert!(
+        seen[1..].iter().all(|n| *n == 0.0),
+        "scale 0 sees a later scale: {seen:?}"
+    );
+    // Position 1 (scale 1) sees scale 0 and all of scale 1, the later positions 2..4 too.
+    let seen = run(1);
+    assert!(
+        seen.iter().all(|n| *n > 0.0),
+        "scale 1 does not see all of itself and scale 0: {seen:?}"
+    );
+}
