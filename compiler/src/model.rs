@@ -337,6 +337,8 @@ pub struct Loop {
     pub steps_span: Span,
     pub gate_span: Span,
     pub inject: Inject,
+    /// Position t receives the source's value at t - shift (0: in place).
+    pub shift: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -276,6 +276,16 @@ impl<B: Backend> Run<'_, B> {
             if passes - done > keep_grad.saturating_sub(1) {
                 state = state.detach();
             }
+            // Shifted loops feed position t from t - shift; the first positions keep their value.
+            let n = state.dims()[1];
+            if l.shift > 0 && n > 0 {
+                let k = l.shift.min(n);
+                let mut parts = vec![original.clone().narrow(1, 0, k)];
+                if n > k {
+                    parts.push(state.narrow(1, 0, n - k));
+                }
+                state = Tensor::cat(parts, 1);
+            }
             let injected = match l.inject {
                 Inject::Add => original.clone() + state,
                 Inject::Replace => state,

@@ -81,6 +81,8 @@ pub struct LoopPlan {
     pub segment: Vec<NodeIndex>,
     pub steps: Steps,
     pub inject: Inject,
+    /// Position t receives the source's value at t - shift (COCONUT: 1).
+    pub shift: usize,
 }
 
 fn mlp_stack<B: Backend>(
@@ -214,7 +216,13 @@ fn loop_plans(g: &ArchGraph, order: &[NodeIndex]) -> Vec<LoopPlan> {
     });
     let mut out = Vec::new();
     for &n in order {
-        let NodeKind::Loop { steps, inject, .. } = &g.graph[n].kind else {
+        let NodeKind::Loop {
+            steps,
+            inject,
+            shift,
+            ..
+        } = &g.graph[n].kind
+        else {
             continue;
         };
         let Some(&(source, _)) = g.data_inputs(n).first() else {
@@ -247,6 +255,7 @@ fn loop_plans(g: &ArchGraph, order: &[NodeIndex]) -> Vec<LoopPlan> {
             segment,
             steps: steps.clone(),
             inject: *inject,
+            shift: *shift as usize,
         });
     }
     out

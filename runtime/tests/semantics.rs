@@ -333,3 +333,37 @@ fn scales_attend_within_and_to_earlier_scales_only() {
         "scale 1 does not see all of itself and scale 0: {seen:?}"
     );
 }
+
+/// `shift: 1` (COCONUT): position t is fed the source's value at t - 1, so position 0
+/// keeps its first pass (its output equals the loop-free output) and later ones change.
+#[test]
+fn a_shifted_loop_feeds_each_position_from_the_one_before() {
+    let device = Default::default();
+    let with_shift =
+        loop_model("fixed(2)").replace("  inject: replace\n", "  inject: replace\n  shift:  1\n");
+    let out = |src: &str| -> Vec<f32> {
+        let g = graph(src);
+        let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+        let input = HashMap::from([("text".to_string(), ids(&[3, 1, 4, 1], &device))]);
+        model.forward(&plan, &input).unwrap()["lm"]
+            .clone()
+            .into_data()
+            .to_vec()
+            .unwrap()
+    };
+    let (shifted, once) = (out(&with_shift), out(&loop_model("fixed(1)")));
+    let vocab = 32;
+    let diff = |p: usize| {
+        shifted[p * vocab..(p + 1) * vocab]
+            .iter()
+            .zip(&once[p * vocab..(p + 1) * vocab])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(
+        diff(0) < 1e-6,
+        "position 0 changed under a shifted loop: {}",
+        diff(0)
+    );
+    assert!(diff(2) > 1e-4, "position 2 did not change under the loop");
+}

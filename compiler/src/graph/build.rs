@@ -449,6 +449,7 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
                 steps: l.steps.clone(),
                 inject: l.inject,
                 width: 0,
+                shift: l.shift,
             },
             "S",
             l.span,

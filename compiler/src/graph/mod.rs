@@ -101,6 +101,9 @@ pub enum NodeKind {
         steps: Steps,
         inject: Inject,
         width: u64,
+        /// Position t receives the source's value at t - shift.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        shift: u64,
     },
 }
 
@@ -209,4 +212,8 @@ impl ArchGraph {
         v.sort_by_key(|(s, _)| *s);
         v
     }
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }

@@ -563,7 +563,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
             format!("loop `{name}`"),
             span,
             body,
-            &["steps", "inject"],
+            &["steps", "inject", "shift"],
             errors,
         );
         let p = &mut *self.params;
@@ -683,11 +683,29 @@ impl<'a, 'p> Ctx<'a, 'p> {
                 _ => Inject::ConcatLinear,
             },
         };
+        // `shift: 1`: position t receives the source's value at t - 1 (COCONUT).
+        let shift = match props.get("shift") {
+            None => 0,
+            Some(e) => {
+                let v = super::props::int(e, &mut *self.params, errors)?;
+                if v < 0 {
+                    errors.push(Error::NotPositive {
+                        at: e.span,
+                        what: "a loop shift".into(),
+                        value: v.to_string(),
+                        zero_ok: true,
+                    });
+                    return None;
+                }
+                v as u64
+            }
+        };
         let path = |p: &crate::ast::Path| PortRef {
             path: p.segments.iter().map(|s| s.name.clone()).collect(),
             span: p.span,
         };
         Some(Loop {
+            shift,
             name: name.to_string(),
             span,
             from: path(from),
