@@ -41,6 +41,15 @@ fn every_model_runs_at_smoke_scale_forward_and_backward() {
                 continue;
             }
         };
+        // The runtime holds exactly the parameters the compiler counts (tied once).
+        use burn::module::Module;
+        let counted = archc::analyze::count_params(&g).total;
+        if model.num_params() as u128 != counted {
+            failures.push(format!(
+                "{name}: the runtime holds {} parameters, the compiler counts {counted}",
+                model.num_params()
+            ));
+        }
         let (mut layout, mut ids, mut features) = (Vec::new(), HashMap::new(), HashMap::new());
         for n in g.graph.node_weights() {
             if let NodeKind::Input { modality, stem } = &n.kind {

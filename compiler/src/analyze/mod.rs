@@ -135,6 +135,25 @@ pub fn graph_to_summary(g: &ArchGraph, w: Workload) -> Summary {
             }),
         }
     }
+    // Parameters that are not nodes (mask tokens) join their stem's line.
+    for (path, params) in counts.per_node.iter().skip(order.len()) {
+        let stem = path.split('.').next().unwrap_or("");
+        if let Some(it) = items
+            .iter_mut()
+            .find(|it| it.item == "stem" && it.name == stem)
+        {
+            it.params += params;
+            it.nodes.push(NodeCost {
+                path: path.clone(),
+                kind: "mask_token".into(),
+                params: *params,
+                frozen: false,
+                flops_forward: 0,
+                runs: 1,
+                def: None,
+            });
+        }
+    }
     let modalities = flops::per_modality(g, &runs, w.seq);
     Summary {
         model: g.name.clone(),

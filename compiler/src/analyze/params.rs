@@ -39,7 +39,33 @@ pub fn count_params(g: &ArchGraph) -> ParamCount {
         }
         c.per_node.push((node.path.clone(), p));
     }
+    // `mask_tokens`: one learned token, as wide as the last layer of the modality's stem
+    // before its blocks (where the runtime replaces masked rows; docs/semantics.md).
+    for m in g
+        .masks
+        .iter()
+        .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
+    {
+        let stem = crate::graph::Owner::Stem(m.modality.clone());
+        let width = nodes_in_order(g)
+            .into_iter()
+            .rev()
+            .find(|n| g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_)))
+            .map(|n| g.graph[n].width);
+        if let Some(w) = width {
+            c.total += u(w);
+            c.trainable += u(w);
+            c.per_node
+                .push((format!("{}.mask_token", m.modality), u(w)));
+        }
+    }
     c
+}
+
+fn nodes_in_order(g: &ArchGraph) -> Vec<NodeIndex> {
+    let mut v: Vec<NodeIndex> = g.graph.node_indices().collect();
+    v.sort();
+    v
 }
 
 /// The parameters of a `diffusion` objective node: its MLP, sized by the head's hidden
