@@ -118,6 +118,13 @@ impl Instantiate {
 const STACK_BYTES: usize = 256 << 20;
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends the process quietly, as it does for other Unix tools,
+    // instead of a panic on the broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match std::thread::Builder::new()
         .stack_size(STACK_BYTES)

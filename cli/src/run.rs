@@ -8,6 +8,7 @@ use crate::summary::thousands;
 use crate::Instantiate;
 use archc::graph::{ArchGraph, NodeKind};
 use archc::model::StemKind;
+use archc_runtime::batch::Batch;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
 use archc_runtime::init::Init;
 use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
@@ -47,6 +48,10 @@ pub struct RunArgs {
     /// Seeds the random parameters and the token ids.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Refuse models whose f32 parameters take more bytes than this (16 GiB by default;
+    /// shrink a model with `--smoke` or `--set`).
+    #[arg(long, default_value_t = 16 << 30)]
+    max_run_bytes: u128,
 }
 
 /// The random ids one stem gets.
@@ -55,6 +60,8 @@ struct StemInput {
     /// Ids are below this (the vocabulary or codebook size).
     limit: u64,
     seq: usize,
+    /// A features stem: rows of this width (drawn from N(0, 1)) instead of ids.
+    dim: Option<usize>,
 }
 
 /// Everything a run needs that does not depend on the backend.
@@ -89,6 +96,13 @@ fn try_run(args: &RunArgs) -> Result<(), ExitCode> {
         None => None,
     };
     let graph = crate::build::load_graph(&args.file, &args.inst)?;
+    let bytes = archc::analyze::count_params(&graph).total * 4;
+    if bytes > args.max_run_bytes {
+        return Err(fail(format!(
+            "`{}` takes {} bytes of f32 parameters, over --max-run-bytes {}: run it with --smoke or --set, or raise the limit",
+            graph.name, bytes, args.max_run_bytes
+        )));
+    }
     let inputs = stem_inputs(&graph, args.seq).map_err(fail)?;
     let job = Job {
         graph: &graph,
@@ -128,11 +142,10 @@ fn stem_inputs(g: &ArchGraph, seq: Option<usize>) -> Result<Vec<StemInput>, Stri
         let NodeKind::Input { modality, stem } = &g.graph[n].kind else {
             continue;
         };
-        let (limit, cap, what) = match stem {
-            StemKind::Tokens { vocab, max_len } => (*vocab, *max_len, "max_len"),
-            StemKind::Codes { codebook, rows } => (*codebook, *rows, "rows"),
-            // The runtime says it cannot run feature inputs yet.
-            StemKind::Features { .. } => continue,
+        let (limit, cap, what, dim) = match stem {
+            StemKind::Tokens { vocab, max_len } => (*vocab, *max_len, "max_len", None),
+            StemKind::Codes { codebook, rows } => (*codebook, *rows, "rows", None),
+            StemKind::Features { dim, rows, .. } => (1, *rows, "rows", Some(*dim as usize)),
         };
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
         let seq = match seq {
@@ -153,6 +166,7 @@ fn stem_inputs(g: &ArchGraph, seq: Option<usize>) -> Result<Vec<StemInput>, Stri
             name: modality.clone(),
             limit,
             seq,
+            dim,
         });
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -178,7 +192,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradCount<'_, B> {
 /// Keeps the ids' random stream apart from the parameters' (both seeded by `--seed`).
 const IDS_STREAM: u64 = 0x1D5_1D5_1D5;
 
-type Ids<B> = HashMap<String, Tensor<B, 2, Int>>;
+type Ids<B> = Batch<B>;
 
 /// The model (loaded or seeded-random), its plan and the random ids; prints the header.
 fn prepare<B: Backend>(
@@ -214,8 +228,44 @@ fn prepare<B: Backend>(
     }
     // The runtime's own generator: the same ids on every backend.
     let mut rng = Init::new(args.seed ^ IDS_STREAM);
-    let mut ids = HashMap::new();
-    for s in &job.inputs {
+    let mut ids = Batch {
+        layout: Vec::new(),
+        ids: HashMap::new(),
+        features: HashMap::new(),
+        masked: HashMap::new(),
+    };
+    // One segment per stem, in the trunk's order where it has one.
+    let order: Vec<String> = job
+        .graph
+        .graph
+        .node_weights()
+        .find_map(|n| match &n.kind {
+            NodeKind::Merge { stems } => Some(stems.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let rank = |name: &str| order.iter().position(|o| o == name).unwrap_or(usize::MAX);
+    let mut inputs: Vec<&StemInput> = job.inputs.iter().collect();
+    inputs.sort_by_key(|s| (rank(&s.name), s.name.clone()));
+    for s in inputs {
+        ids.layout.push((s.name.clone(), s.seq));
+        if let Some(dim) = s.dim {
+            let n = args.batch * s.seq * dim;
+            // Box-Muller from the same stream: N(0, 1) rows.
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    let (u, w) = (rng.unit().max(1e-300), rng.unit());
+                    ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * w).cos()) as f32
+                })
+                .collect();
+            let t = Tensor::<B, 3>::from_data(TensorData::new(v, [args.batch, s.seq, dim]), device);
+            println!(
+                "input {}: [{}, {}, {}] features",
+                s.name, args.batch, s.seq, dim
+            );
+            ids.features.insert(s.name.clone(), t);
+            continue;
+        }
         let n = args.batch * s.seq;
         let v: Vec<i64> = (0..n)
             .map(|_| ((rng.unit() * s.limit as f64) as u64).min(s.limit - 1) as i64)
@@ -225,7 +275,7 @@ fn prepare<B: Backend>(
             "input {}: [{}, {}] ids < {}",
             s.name, args.batch, s.seq, s.limit
         );
-        ids.insert(s.name.clone(), t);
+        ids.ids.insert(s.name.clone(), t);
     }
     Ok((model, plan, ids))
 }
@@ -238,7 +288,7 @@ fn forward<B: Backend>(
     device: &B::Device,
 ) -> Result<(HashMap<String, Tensor<B, 3>>, Duration), ExitCode> {
     let start = Instant::now();
-    let out = model.forward(plan, ids).map_err(fail)?;
+    let out = model.forward_batch(plan, ids).map_err(fail)?.heads;
     let _ = B::sync(device);
     let took = start.elapsed();
     if out.is_empty() {

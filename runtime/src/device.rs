@@ -266,8 +266,8 @@ mod cuda {
             let count = symbol(h, "cuDeviceGetCount")?;
             // SAFETY: the driver API's `CUresult cuInit(unsigned int)` and
             // `CUresult cuDeviceGetCount(int*)`, resolved from the driver library.
-            let (init, count): (CuInit, CuDeviceGetCount) =
-                unsafe { (std::mem::transmute(init), std::mem::transmute(count)) };
+            let init = unsafe { std::mem::transmute::<*mut c_void, CuInit>(init) };
+            let count = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGetCount>(count) };
             let rc = unsafe { init(0) };
             if rc != 0 {
                 return Err(format!(
