@@ -1,9 +1,8 @@
 //! Interpreting stems, the trunk, heads, layers, aliases, loops and masks.
 
-use super::blocks::{
-    self, instantiate, instantiate_list, name_choice, norm, positive_float, BlockDef,
-};
+use super::blocks::{instantiate, instantiate_list, name_choice, norm, positive_float, BlockDef};
 use super::props::{as_call, boolean, choice, float, size, Args, Props};
+use super::values::{mlp_stack, objective, projection};
 use super::Params;
 use crate::ast::{Ast, Body, Call, Expr, ExprKind, ItemKind};
 use crate::diag::Error;
@@ -16,11 +15,11 @@ use std::collections::HashMap;
 pub struct Ctx<'a, 'p> {
     ast: &'a Ast,
     params: &'p mut Params<'a>,
-    defs: HashMap<&'a str, BlockDef<'a>>,
-    used_defs: std::collections::HashSet<String>,
+    pub(super) defs: HashMap<&'a str, BlockDef<'a>>,
+    pub(super) used_defs: std::collections::HashSet<String>,
     total_blocks: u64,
     /// (name, kind) of every stem item, including those that failed to resolve.
-    stem_kinds: Vec<(String, String)>,
+    pub(super) stem_kinds: Vec<(String, String)>,
 }
 
 /// The name an item is known by (for lint attributes and duplicates).
@@ -806,7 +805,12 @@ impl<'a, 'p> Ctx<'a, 'p> {
 
 pub const MAX_LOOP_STEPS: i64 = 1024;
 
-fn call_of(e: &Expr, expected_name: &str, example: &str, errors: &mut Vec<Error>) -> Option<Call> {
+pub(super) fn call_of(
+    e: &Expr,
+    expected_name: &str,
+    example: &str,
+    errors: &mut Vec<Error>,
+) -> Option<Call> {
     match as_call(e) {
         Some(c) if expected_name.is_empty() || c.name.name == expected_name => Some(c),
         Some(_) => {
@@ -834,309 +838,4 @@ fn port(e: &Expr, errors: &mut Vec<Error>) -> Option<PortRef> {
             None
         }
     }
-}
-
-fn mlp_stack(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<MlpStack> {
-    let call = call_of(e, "mlp", "`mlp(layers = 2, hidden = d, out = d)`", errors)?;
-    let mut a = Args::new(&call);
-    let layers = a
-        .get("layers", None)
-        .map_or(Some(2), |l| size(l, "a layer count", p, errors));
-    let out = a
-        .require("out", None, "mlp(layers = 2, hidden = d, out = d)", errors)
-        .and_then(|o| size(o, "an output width", p, errors));
-    let hidden = a
-        .get("hidden", None)
-        .map(|h| size(h, "a hidden width", p, errors));
-    let act = a.get("act", None).map_or(Some("gelu"), |x| {
-        name_choice(x, "activation", &["gelu", "relu", "silu", "tanh"], errors)
-    });
-    let bias = a
-        .get("bias", None)
-        .map_or(Some(true), |b| boolean(b, p, errors));
-    let frozen = a
-        .get("frozen", None)
-        .map_or(Some(false), |b| boolean(b, p, errors));
-    a.finish(errors);
-    let out = out?;
-    let act = match act? {
-        "gelu" => Act::Gelu,
-        "relu" => Act::Relu,
-        "silu" => Act::Silu,
-        _ => Act::Tanh,
-    };
-    Some(MlpStack {
-        layers: layers?,
-        hidden: hidden.unwrap_or(Some(out))?,
-        out,
-        act,
-        bias: bias?,
-        frozen: frozen?,
-    })
-}
-
-fn projection(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<Projection> {
-    let call = call_of(
-        e,
-        "",
-        "`linear`, `tied(text.embed)`, `mlp(hidden = 2048)` or `none`",
-        errors,
-    )?;
-    let kind = choice(
-        &call.name.name,
-        call.name.span,
-        "projection",
-        &["linear", "tied", "mlp", "none"],
-        errors,
-    )?;
-    let mut a = Args::new(&call);
-    let proj = match kind {
-        "linear" => Projection::Linear {
-            bias: a
-                .get("bias", None)
-                .map_or(Some(false), |b| boolean(b, p, errors))?,
-        },
-        "tied" => {
-            let target = a.require("to", Some(0), "tied(text.embed)", errors)?;
-            match &target.kind {
-                ExprKind::Path(path)
-                    if path.segments.len() == 2 && path.segments[1].name == "embed" =>
-                {
-                    Projection::Tied {
-                        stem: path.segments[0].name.clone(),
-                    }
-                }
-                _ => {
-                    errors.push(eval::wrong(target, "a stem's embedding, like `text.embed`"));
-                    return None;
-                }
-            }
-        }
-        "mlp" => {
-            let hidden = a
-                .require("hidden", Some(0), "mlp(hidden = 2048)", errors)
-                .and_then(|h| size(h, "a hidden width", p, errors));
-            let act = a.get("act", None).map_or(Some("gelu"), |x| {
-                name_choice(x, "activation", &["gelu", "relu", "silu", "tanh"], errors)
-            });
-            let act = match act? {
-                "gelu" => Act::Gelu,
-                "relu" => Act::Relu,
-                "silu" => Act::Silu,
-                _ => Act::Tanh,
-            };
-            Projection::Mlp {
-                hidden: hidden?,
-                act,
-            }
-        }
-        _ => Projection::None,
-    };
-    a.finish(errors);
-    Some(proj)
-}
-
-fn objective(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Option<Objective> {
-    let call = call_of(
-        e,
-        "",
-        "`next_token`, `vq_ce`, `masked_regression(shift = 1)`, `diffusion(...)` or `classify`",
-        errors,
-    )?;
-    let kind = choice(
-        &call.name.name,
-        call.name.span,
-        "objective",
-        &[
-            "next_token",
-            "vq_ce",
-            "masked_regression",
-            "diffusion",
-            "classify",
-        ],
-        errors,
-    )?;
-    let mut a = Args::new(&call);
-    let okind = match kind {
-        "next_token" => ObjectiveKind::NextToken,
-        "vq_ce" => ObjectiveKind::VqCe,
-        "masked_regression" => {
-            let shift = match a.get("shift", None) {
-                Some(s) => {
-                    let v = super::props::int(s, p, errors)?;
-                    if v < 0 {
-                        errors.push(Error::NotPositive {
-                            at: s.span,
-                            what: "a shift".into(),
-                            value: v.to_string(),
-                            zero_ok: true,
-                        });
-                        return None;
-                    }
-                    v as u64
-                }
-                None => 1,
-            };
-            let loss = a.get("loss", None).map_or(Some("mse"), |l| {
-                name_choice(l, "regression loss", &["mse", "cosine"], errors)
-            })?;
-            ObjectiveKind::MaskedRegression {
-                shift,
-                loss: if loss == "mse" {
-                    RegressionLoss::Mse
-                } else {
-                    RegressionLoss::Cosine
-                },
-            }
-        }
-        "diffusion" => {
-            let layers = a
-                .get("layers", None)
-                .map_or(Some(3), |x| size(x, "a layer count", p, errors));
-            let width = a
-                .get("width", None)
-                .map_or(Some(1024), |x| size(x, "a width", p, errors));
-            let steps = a
-                .get("steps", None)
-                .map_or(Some(1000), |x| size(x, "a step count", p, errors));
-            ObjectiveKind::Diffusion {
-                layers: layers?,
-                width: width?,
-                steps: steps?,
-            }
-        }
-        _ => ObjectiveKind::Classify,
-    };
-    let weight = match a.get("weight", None) {
-        Some(w) => non_negative(w, "a loss weight", p, errors)?,
-        None => 1.0,
-    };
-    let z_loss = match a.get("z_loss", None) {
-        Some(z) => non_negative(z, "a z-loss weight", p, errors)?,
-        None => 0.0,
-    };
-    a.finish(errors);
-    Some(Objective {
-        kind: okind,
-        weight,
-        z_loss,
-        span: call.span,
-    })
-}
-
-fn non_negative(e: &Expr, what: &str, p: &mut Params, errors: &mut Vec<Error>) -> Option<f64> {
-    let f = float(e, p, errors)?;
-    if f < 0.0 {
-        errors.push(Error::NotPositive {
-            at: e.span,
-            what: what.to_string(),
-            value: format!("{f:?}"),
-            zero_ok: true,
-        });
-        return None;
-    }
-    Some(f)
-}
-
-/// Checks that need every item: unused block definitions, head targets, mask modalities.
-pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
-    for def in ctx.defs.values() {
-        if !ctx.used_defs.contains(&def.name.name) {
-            errors.push(Error::UnusedBlock {
-                at: def.name.span,
-                name: def.name.name.clone(),
-            });
-        }
-    }
-    let stems: Vec<(String, &'static str)> = model
-        .stems
-        .iter()
-        .map(|s| (s.name.clone(), s.kind.name()))
-        .collect();
-    for head in &mut model.heads {
-        let needs = match head.kind {
-            HeadKind::Text => Some("tokens"),
-            HeadKind::Codes => Some("codes"),
-            HeadKind::Features | HeadKind::Diffusion => Some("features"),
-            HeadKind::Classifier { .. } => None,
-        };
-        match (&head.target, needs) {
-            // A classifier predicts labels, not a modality.
-            (_, None) => {}
-            (Some((t, at)), Some(needs)) => match stems.iter().find(|s| &s.0 == t) {
-                Some((_, kind)) if *kind == needs => {}
-                Some((_, kind)) => errors.push(Error::TargetWithoutStem {
-                    at: *at,
-                    target: t.clone(),
-                    needs,
-                    found_kind: Some(kind),
-                    candidates: Vec::new(),
-                    suggestion: None,
-                }),
-                // A stem that failed to resolve was reported already.
-                None if ctx.stem_kinds.iter().any(|(n, _)| n == t) => {}
-                None => errors.push(Error::TargetWithoutStem {
-                    at: *at,
-                    target: t.clone(),
-                    needs,
-                    found_kind: None,
-                    candidates: Vec::new(),
-                    suggestion: did_you_mean(t, stems.iter().map(|s| s.0.as_str())),
-                }),
-            },
-            (None, _) if ctx.stem_kinds.len() != stems.len() => {}
-            (None, Some(needs)) => {
-                let matching: Vec<String> = stems
-                    .iter()
-                    .filter(|s| s.1 == needs)
-                    .map(|s| s.0.clone())
-                    .collect();
-                match matching.as_slice() {
-                    [one] => head.target = Some((one.clone(), head.span)),
-                    _ => errors.push(Error::TargetWithoutStem {
-                        at: head.span,
-                        target: String::new(),
-                        needs,
-                        found_kind: None,
-                        candidates: matching,
-                        suggestion: None,
-                    }),
-                }
-            }
-        }
-        // Objective and head kind must agree.
-        if let Some(obj) = &head.objective {
-            let expected: &[&'static str] = match head.kind {
-                HeadKind::Text => &["next_token"],
-                HeadKind::Codes => &["vq_ce"],
-                HeadKind::Features => &["masked_regression"],
-                HeadKind::Diffusion => &["diffusion"],
-                HeadKind::Classifier { .. } => &["classify"],
-            };
-            if !expected.contains(&obj.kind.name()) {
-                errors.push(Error::ObjectiveMismatch {
-                    at: obj.span,
-                    objective: obj.kind.name().into(),
-                    head_kind: head.kind.name().into(),
-                    expected: expected.to_vec(),
-                });
-            }
-        } else {
-            errors.push(Error::NoObjective {
-                at: head.span,
-                head: head.name.clone(),
-                kind: head.kind.name().into(),
-            });
-        }
-    }
-    for m in &model.masks {
-        if !stems.iter().any(|s| s.0 == m.modality) {
-            errors.push(Error::MaskUnknownModality {
-                at: m.modality_span,
-                modality: m.modality.clone(),
-                suggestion: did_you_mean(&m.modality, stems.iter().map(|s| s.0.as_str())),
-            });
-        }
-    }
-    let _ = blocks::MAX_BLOCKS;
 }

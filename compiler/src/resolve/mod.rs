@@ -4,7 +4,9 @@
 
 mod blocks;
 mod items;
+mod post;
 mod props;
+mod values;
 
 use crate::ast::{Ast, Attr, Expr, ItemKind};
 use crate::diag::{Error, Lint};
@@ -57,7 +59,7 @@ pub fn ast_to_model(ast: &Ast, opts: &Options) -> (Model, Vec<Error>) {
 
     let mut ctx = items::Ctx::new(ast, &mut params);
     ctx.resolve_items(&mut model, &mut errors);
-    items::post_checks(&mut model, &ctx, &mut errors);
+    post::post_checks(&mut model, &ctx, &mut errors);
 
     // Every parameter's value, in file order (an unused one is still evaluated and shown).
     let names: Vec<(String, Span)> = params.order.clone();
