@@ -686,17 +686,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
         let shift = match props.get("shift") {
             None => 0,
             Some(e) => {
-                let v = super::props::int(e, &mut *self.params, errors)?;
-                if v < 0 {
-                    errors.push(Error::NotPositive {
-                        at: e.span,
-                        what: "a loop shift".into(),
-                        value: v.to_string(),
-                        zero_ok: true,
-                    });
-                    return None;
-                }
-                v as u64
+                super::props::non_negative_int(e, "a loop shift", &mut *self.params, errors)?
             }
         };
         let path = |p: &crate::ast::Path| PortRef {

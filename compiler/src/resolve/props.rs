@@ -202,6 +202,26 @@ pub fn int(e: &Expr, scope: &mut dyn Scope, errors: &mut Vec<Error>) -> Option<i
     }
 }
 
+/// A count that may be zero: an integer >= 0.
+pub fn non_negative_int(
+    e: &Expr,
+    what: &str,
+    scope: &mut dyn Scope,
+    errors: &mut Vec<Error>,
+) -> Option<u64> {
+    let i = int(e, scope, errors)?;
+    if i < 0 {
+        errors.push(Error::NotPositive {
+            at: e.span,
+            what: what.to_string(),
+            value: i.to_string(),
+            zero_ok: true,
+        });
+        return None;
+    }
+    Some(i as u64)
+}
+
 /// A size: an integer > 0.
 pub fn size(e: &Expr, what: &str, scope: &mut dyn Scope, errors: &mut Vec<Error>) -> Option<u64> {
     let i = int(e, scope, errors)?;

@@ -136,19 +136,7 @@ pub(super) fn objective(e: &Expr, p: &mut Params, errors: &mut Vec<Error>) -> Op
         "vq_ce" => ObjectiveKind::VqCe,
         "masked_regression" => {
             let shift = match a.get("shift", None) {
-                Some(s) => {
-                    let v = super::props::int(s, p, errors)?;
-                    if v < 0 {
-                        errors.push(Error::NotPositive {
-                            at: s.span,
-                            what: "a shift".into(),
-                            value: v.to_string(),
-                            zero_ok: true,
-                        });
-                        return None;
-                    }
-                    v as u64
-                }
+                Some(s) => super::props::non_negative_int(s, "a shift", p, errors)?,
                 None => 1,
             };
             let loss = a.get("loss", None).map_or(Some("mse"), |l| {
