@@ -10,7 +10,7 @@ use archc::graph::{ArchGraph, NodeKind};
 use archc::model::StemKind;
 use archc_runtime::batch::Batch;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
-use archc_runtime::init::Init;
+use archc_runtime::rng::Rng;
 use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
 use archc_runtime::weights::Weights;
 use burn::backend::ndarray::NdArrayDevice;
@@ -227,13 +227,8 @@ fn prepare<B: Backend>(
         );
     }
     // The runtime's own generator: the same ids on every backend.
-    let mut rng = Init::new(args.seed ^ IDS_STREAM);
-    let mut ids = Batch {
-        layout: Vec::new(),
-        ids: HashMap::new(),
-        features: HashMap::new(),
-        masked: HashMap::new(),
-    };
+    let mut rng = Rng::new(args.seed ^ IDS_STREAM);
+    let mut ids = Batch::new(Vec::new());
     // One segment per stem, in the trunk's order where it has one.
     let order: Vec<String> = job
         .graph
@@ -251,13 +246,8 @@ fn prepare<B: Backend>(
         ids.layout.push((s.name.clone(), s.seq));
         if let Some(dim) = s.dim {
             let n = args.batch * s.seq * dim;
-            // Box-Muller from the same stream: N(0, 1) rows.
-            let v: Vec<f32> = (0..n)
-                .map(|_| {
-                    let (u, w) = (rng.unit().max(1e-300), rng.unit());
-                    ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * w).cos()) as f32
-                })
-                .collect();
+            // N(0, 1) rows from the same stream.
+            let v: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
             let t = Tensor::<B, 3>::from_data(TensorData::new(v, [args.batch, s.seq, dim]), device);
             println!(
                 "input {}: [{}, {}, {}] features",

@@ -19,9 +19,23 @@ pub struct Batch<B: Backend> {
     /// Per `mask_tokens` modality, `[b, n]`: true where the row is replaced by the
     /// learned mask token (the trainer samples these; none means nothing is masked).
     pub masked: HashMap<String, Tensor<B, 2, Bool>>,
+    /// Passes per `sampled` loop, by loop path (the trainer draws these; a loop not named
+    /// runs its mean, as at inference).
+    pub steps: HashMap<String, usize>,
 }
 
 impl<B: Backend> Batch<B> {
+    /// A batch of this layout with no inputs yet, nothing masked and no drawn steps.
+    pub fn new(layout: Vec<(String, usize)>) -> Self {
+        Batch {
+            layout,
+            ids: HashMap::new(),
+            features: HashMap::new(),
+            masked: HashMap::new(),
+            steps: HashMap::new(),
+        }
+    }
+
     pub fn batch_size(&self) -> usize {
         self.ids
             .values()

@@ -259,7 +259,12 @@ impl<B: Backend> Run<'_, B> {
         let (passes, keep_grad) = match &l.steps {
             Steps::Fixed { n } => (*n as usize, *n as usize),
             // Forward at the mean; gradients through the last `backprop` passes (Huginn).
-            Steps::Sampled { mean, backprop } => (*mean as usize, *backprop as usize),
+            // In training the batch carries the passes drawn for this step.
+            Steps::Sampled { mean, backprop } => {
+                let path = &g.graph[l.node].path;
+                let passes = self.batch.steps.get(path).copied();
+                (passes.unwrap_or(*mean as usize).max(1), *backprop as usize)
+            }
             Steps::Entropy { max, .. } => (*max as usize, *max as usize),
         };
         let mut done = 1;

@@ -2,7 +2,8 @@
 //! each computes). Weights are stored in burn's layout ([in, out] for linear maps); the
 //! loader transposes from the PyTorch layout the checkpoints use.
 
-use crate::init::Init;
+use crate::init::InitParams;
+use crate::rng::Rng;
 use archc::model::{
     Attention as AttnSpec, BlockSpec, MlpKind, Norm as NormSpec, NormKind, Placement, Positions,
 };
@@ -56,7 +57,7 @@ impl<B: Backend> Norm<B> {
 
 /// A linear map `input -> out`, weights U(-k, k) with k = 1/sqrt(input) (PyTorch's default).
 pub fn linear<B: Backend>(
-    init: &mut Init,
+    init: &mut Rng,
     input: usize,
     out: usize,
     bias: bool,
@@ -80,7 +81,7 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn new(
-        init: &mut Init,
+        init: &mut Rng,
         kind: MlpKind,
         width: usize,
         hidden: usize,
@@ -131,7 +132,7 @@ pub struct Attention<B: Backend> {
 
 impl<B: Backend> Attention<B> {
     pub fn new(
-        init: &mut Init,
+        init: &mut Rng,
         a: &AttnSpec,
         width: usize,
         norm: &NormSpec,
@@ -234,7 +235,7 @@ pub struct Block<B: Backend> {
 }
 
 impl<B: Backend> Block<B> {
-    pub fn new(init: &mut Init, spec: &BlockSpec, device: &B::Device) -> Self {
+    pub fn new(init: &mut Rng, spec: &BlockSpec, device: &B::Device) -> Self {
         let w = spec.width as usize;
         let sandwich = spec.placement == Placement::Sandwich;
         Block {

@@ -1,10 +1,13 @@
 //! Lowers archc's checked graph (IR) to burn modules at run time and runs them.
-//! In progress (issue 5): text-token models end to end; see docs/runtime.md.
+//! Every construct of the language runs (docs/semantics.md); the batch format and weight
+//! names are in docs/runtime.md.
 
 pub mod batch;
 pub mod device;
+pub mod draws;
 pub mod forward;
 pub mod init;
+pub mod rng;
 pub mod layers;
 pub mod model;
 pub mod weights;

@@ -1,12 +1,10 @@
-//! `graph_to_model`: one burn module per graph node, run in topological order. Supported
-//! so far (issue 5 in progress): token stems (embedding, learned positions, adapters,
-//! blocks), one stem feeding the trunk, blocks in every placement, norms, free linear and
-//! MLP layers, aliases, and linear / tied / MLP projections. Loops, several stems in one
-//! sequence, feature inputs and mask regions other than causal are refused with a
-//! clear error, not run wrongly.
+//! `graph_to_model`: one burn module per graph node (parameters named by `.arch` paths),
+//! and the [`Plan`] that says how to run them: topological order, loops, mask points.
+//! What each node computes is in docs/semantics.md; the pass itself is in forward.rs.
 
 use crate::batch::Batch;
-use crate::init::Init;
+use crate::init::InitParams;
+use crate::rng::Rng;
 use crate::layers::{linear, Block, Norm};
 use crate::weights::{Saver, WeightError, Weights};
 use archc::graph::{ArchGraph, EdgeKind, NodeKind};
@@ -86,7 +84,7 @@ pub struct LoopPlan {
 }
 
 fn mlp_stack<B: Backend>(
-    init: &mut Init,
+    init: &mut Rng,
     input: u64,
     m: &MlpStack,
     device: &B::Device,
@@ -118,7 +116,7 @@ pub fn graph_to_model_seeded<B: Backend>(
     device: &B::Device,
     seed: u64,
 ) -> Result<(ArchModel<B>, Plan), Unsupported> {
-    let mut init = Init::new(seed);
+    let mut init = Rng::new(seed);
     let init = &mut init;
     let data = EdgeFiltered::from_fn(&g.graph, |e| {
         matches!(e.weight().kind, EdgeKind::Data { .. })
@@ -296,6 +294,7 @@ impl<B: Backend> ArchModel<B> {
             ids: ids.clone(),
             features: HashMap::new(),
             masked: HashMap::new(),
+            steps: HashMap::new(),
         };
         self.forward_batch(plan, &batch).map(|o| o.heads)
     }

@@ -94,6 +94,7 @@ fn every_model_runs_at_smoke_scale_forward_and_backward() {
             ids,
             features,
             masked: HashMap::new(),
+            steps: HashMap::new(),
         };
         match model.forward_batch(&plan, &batch) {
             Ok(out) => {

@@ -96,6 +96,7 @@ fn an_image_span_is_bidirectional_and_text_after_it_stays_unseen() {
         ids: HashMap::from([("text".into(), ids(&text, &device))]),
         features: HashMap::from([("image".into(), feats.clone())]),
         masked: HashMap::new(),
+        steps: HashMap::new(),
     };
     let out = model.forward_batch(&plan, &batch).unwrap();
     // The first image position's output, w.r.t. the image rows: all four nonzero.
@@ -199,6 +200,7 @@ fn a_loop_equals_its_unrolled_trunk() {
                 ids: input.clone(),
                 features: HashMap::new(),
                 masked: HashMap::new(),
+                steps: HashMap::new(),
             },
         )
         .unwrap();
@@ -271,6 +273,7 @@ fn masked_rows_are_replaced_by_the_mask_token() {
         ids: HashMap::from([("text".into(), ids(&[1, 2], &device))]),
         features: HashMap::from([("image".into(), feats.clone())]),
         masked: HashMap::from([("image".into(), masked)]),
+        steps: HashMap::new(),
     };
     let out = model.forward_batch(&plan, &batch).unwrap();
     let grads = out.heads["recon"].clone().sum().backward();
@@ -307,6 +310,7 @@ fn scales_attend_within_and_to_earlier_scales_only() {
             ids: HashMap::from([("text".into(), ids(&[1, 2], &device))]),
             features: HashMap::from([("image".into(), feats.clone())]),
             masked: HashMap::new(),
+            steps: HashMap::new(),
         };
         let out = model.forward_batch(&plan, &batch).unwrap();
         let grads = out.heads["recon"]
