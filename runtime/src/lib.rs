@@ -4,10 +4,12 @@
 
 pub mod batch;
 pub mod device;
+pub mod diffusion;
 pub mod draws;
 pub mod forward;
 pub mod init;
-pub mod rng;
 pub mod layers;
 pub mod model;
+pub mod params;
+pub mod rng;
 pub mod weights;

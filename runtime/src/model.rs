@@ -3,12 +3,15 @@
 //! What each node computes is in docs/semantics.md; the pass itself is in forward.rs.
 
 use crate::batch::Batch;
+use crate::diffusion::DiffusionMlp;
 use crate::init::InitParams;
-use crate::rng::Rng;
 use crate::layers::{linear, Block, Norm};
+use crate::params::visit_params;
+use crate::rng::Rng;
 use crate::weights::{Saver, WeightError, Weights};
+use archc::analyze::token_dim;
 use archc::graph::{ArchGraph, EdgeKind, NodeKind};
-use archc::model::{Inject, MlpStack, Projection, Region, Steps};
+use archc::model::{Inject, MlpStack, Objective, ObjectiveKind, Projection, Region, Steps};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
@@ -37,6 +40,8 @@ pub struct NodeModule<B: Backend> {
     pub linears: Vec<Linear<B>>,
     /// `{stem}.mask_token`: replaces masked rows of a `mask_tokens` modality.
     pub mask_token: Option<Param<Tensor<B, 1>>>,
+    /// A `diffusion` objective's MLP.
+    pub diffusion: Option<DiffusionMlp<B>>,
 }
 
 impl<B: Backend> NodeModule<B> {
@@ -47,6 +52,7 @@ impl<B: Backend> NodeModule<B> {
             norm: None,
             linears: Vec::new(),
             mask_token: None,
+            diffusion: None,
         }
     }
 }
@@ -171,6 +177,33 @@ pub fn graph_to_model_seeded<B: Backend>(
                 }
                 Projection::Tied { .. } | Projection::None => {}
             },
+            NodeKind::Objective {
+                target,
+                objective:
+                    Objective {
+                        kind:
+                            ObjectiveKind::Diffusion {
+                                layers,
+                                width,
+                                steps,
+                            },
+                        ..
+                    },
+            } => {
+                let z = g
+                    .data_inputs(n)
+                    .first()
+                    .map_or(0, |(s, _)| g.graph[*s].width);
+                m.diffusion = Some(DiffusionMlp::new(
+                    init,
+                    token_dim(g, target.as_deref()) as usize,
+                    z as usize,
+                    *width as usize,
+                    *layers as usize,
+                    *steps as usize,
+                    device,
+                ));
+            }
             _ => {}
         }
         slot.insert(n, nodes.len());
@@ -302,33 +335,8 @@ impl<B: Backend> ArchModel<B> {
     /// Every parameter as a safetensors file, named by `.arch` paths (docs/runtime.md).
     pub fn save(&self, plan: &Plan) -> Vec<u8> {
         let mut out = Saver::default();
-        for &n in &plan.order {
-            let node = &plan.graph.graph[n];
-            let m = &self.nodes[plan.slot[&n]];
-            let path = &node.path;
-            if let (Some(t), Some(modality)) = (&m.mask_token, plan.mask_points.get(&n)) {
-                out.plain(&format!("{modality}.mask_token"), t);
-            }
-            if let Some(t) = &m.table {
-                out.plain(&format!("{path}.weight"), t);
-            }
-            if let Some(b) = &m.block {
-                out.block(path, b);
-            }
-            if let Some(nm) = &m.norm {
-                out.norm(path, nm);
-            }
-            let many = m.linears.len() > 1
-                || matches!(node.kind, NodeKind::Adapter { .. } | NodeKind::Mlp { .. });
-            for (i, l) in m.linears.iter().enumerate() {
-                let name = if many {
-                    format!("{path}.{i}")
-                } else {
-                    path.clone()
-                };
-                out.linear(&name, l);
-            }
-        }
+        let mut model = self.clone();
+        let Ok(()) = visit_params(&mut model, plan, &mut out);
         out.to_bytes()
     }
 
@@ -336,33 +344,7 @@ impl<B: Backend> ArchModel<B> {
     /// dropped (it is taken by value), so none is ever used.
     pub fn load(self, plan: &Plan, weights: &mut Weights) -> Result<Self, WeightError> {
         let mut model = self;
-        for &n in &plan.order {
-            let node = &plan.graph.graph[n];
-            let m = &mut model.nodes[plan.slot[&n]];
-            let path = &node.path;
-            if let (Some(t), Some(modality)) = (&mut m.mask_token, plan.mask_points.get(&n)) {
-                weights.plain(&format!("{modality}.mask_token"), t)?;
-            }
-            if let Some(t) = &mut m.table {
-                weights.plain(&format!("{path}.weight"), t)?;
-            }
-            if let Some(b) = &mut m.block {
-                weights.block(path, b)?;
-            }
-            if let Some(nm) = &mut m.norm {
-                weights.norm(path, nm)?;
-            }
-            let many = m.linears.len() > 1
-                || matches!(node.kind, NodeKind::Adapter { .. } | NodeKind::Mlp { .. });
-            for (i, l) in m.linears.iter_mut().enumerate() {
-                let name = if many {
-                    format!("{path}.{i}")
-                } else {
-                    path.clone()
-                };
-                weights.linear(&name, l)?;
-            }
-        }
+        visit_params(&mut model, plan, weights)?;
         Ok(model)
     }
 }

@@ -2,9 +2,8 @@
 //! of another shape, or one the model does not have is an error naming the tensor and
 //! both shapes; nothing is loaded half-way (the caller keeps its model on error).
 
-use crate::layers::{Attention, Block, Mlp, Norm};
+use crate::params::ParamVisitor;
 use burn::module::Param;
-use burn::nn::Linear;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +66,34 @@ pub struct Weights {
     used: BTreeSet<String>,
 }
 
+impl<B: Backend> ParamVisitor<B> for Weights {
+    type Error = WeightError;
+
+    fn visit<const D: usize>(
+        &mut self,
+        name: &str,
+        p: &mut Param<Tensor<B, D>>,
+        transposed: bool,
+    ) -> Result<(), WeightError> {
+        let t = p.val();
+        let mut dims = t.dims();
+        if transposed {
+            dims.reverse();
+        }
+        let loaded = self.take::<B, D>(name, dims, &t.device())?;
+        *p = Param::initialized(
+            p.id,
+            if transposed {
+                loaded.transpose()
+            } else {
+                loaded
+            }
+            .require_grad(),
+        );
+        Ok(())
+    }
+}
+
 impl Weights {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightError> {
         let st = safetensors::SafeTensors::deserialize(bytes)
@@ -118,82 +145,6 @@ impl Weights {
         ))
     }
 
-    /// A tensor as it is stored ([vocab, dim] embeddings, positions).
-    pub fn plain<B: Backend, const D: usize>(
-        &mut self,
-        name: &str,
-        p: &mut Param<Tensor<B, D>>,
-    ) -> Result<(), WeightError> {
-        let t = p.val();
-        let loaded = self.take::<B, D>(name, t.dims(), &t.device())?;
-        *p = Param::from_tensor(loaded);
-        Ok(())
-    }
-
-    /// A linear map: `weight` stored [out, in] (PyTorch), held [in, out] (burn).
-    pub fn linear<B: Backend>(&mut self, name: &str, l: &mut Linear<B>) -> Result<(), WeightError> {
-        let w = l.weight.val();
-        let [i, o] = w.dims();
-        let loaded = self.take::<B, 2>(&format!("{name}.weight"), [o, i], &w.device())?;
-        l.weight = Param::from_tensor(loaded.transpose());
-        if let Some(b) = &mut l.bias {
-            self.plain(&format!("{name}.bias"), b)?;
-        }
-        Ok(())
-    }
-
-    pub fn norm<B: Backend>(&mut self, name: &str, n: &mut Norm<B>) -> Result<(), WeightError> {
-        self.plain(&format!("{name}.weight"), &mut n.weight)?;
-        if let Some(b) = &mut n.bias {
-            self.plain(&format!("{name}.bias"), b)?;
-        }
-        Ok(())
-    }
-
-    pub fn block<B: Backend>(&mut self, name: &str, b: &mut Block<B>) -> Result<(), WeightError> {
-        self.norm(&format!("{name}.attn_norm"), &mut b.attn_norm)?;
-        self.attention(&format!("{name}.attn"), &mut b.attn)?;
-        self.norm(&format!("{name}.mlp_norm"), &mut b.mlp_norm)?;
-        self.mlp(&format!("{name}.mlp"), &mut b.mlp)?;
-        if let Some(n) = &mut b.attn_post_norm {
-            self.norm(&format!("{name}.attn_post_norm"), n)?;
-        }
-        if let Some(n) = &mut b.mlp_post_norm {
-            self.norm(&format!("{name}.mlp_post_norm"), n)?;
-        }
-        Ok(())
-    }
-
-    fn attention<B: Backend>(
-        &mut self,
-        name: &str,
-        a: &mut Attention<B>,
-    ) -> Result<(), WeightError> {
-        for (part, l) in [
-            ("q", &mut a.q),
-            ("k", &mut a.k),
-            ("v", &mut a.v),
-            ("o", &mut a.o),
-        ] {
-            self.linear(&format!("{name}.{part}"), l)?;
-        }
-        if let Some(n) = &mut a.q_norm {
-            self.norm(&format!("{name}.q_norm"), n)?;
-        }
-        if let Some(n) = &mut a.k_norm {
-            self.norm(&format!("{name}.k_norm"), n)?;
-        }
-        Ok(())
-    }
-
-    fn mlp<B: Backend>(&mut self, name: &str, m: &mut Mlp<B>) -> Result<(), WeightError> {
-        if let Some(g) = &mut m.gate {
-            self.linear(&format!("{name}.gate"), g)?;
-        }
-        self.linear(&format!("{name}.up"), &mut m.up)?;
-        self.linear(&format!("{name}.down"), &mut m.down)
-    }
-
     /// Every tensor of the file was used.
     pub fn finish(self) -> Result<(), WeightError> {
         let names: Vec<String> = self
@@ -216,55 +167,27 @@ pub struct Saver {
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
 }
 
+impl<B: Backend> ParamVisitor<B> for Saver {
+    type Error = std::convert::Infallible;
+
+    fn visit<const D: usize>(
+        &mut self,
+        name: &str,
+        p: &mut Param<Tensor<B, D>>,
+        transposed: bool,
+    ) -> Result<(), Self::Error> {
+        let t = p.val();
+        let t = if transposed { t.transpose() } else { t };
+        self.put(name.to_string(), t);
+        Ok(())
+    }
+}
+
 impl Saver {
-    fn put<B: Backend, const D: usize>(&mut self, name: String, t: Tensor<B, D>) {
+    pub fn put<B: Backend, const D: usize>(&mut self, name: String, t: Tensor<B, D>) {
         let shape = t.dims().to_vec();
         let data: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap_or_default();
         self.tensors.insert(name, (shape, data));
-    }
-
-    pub fn plain<B: Backend, const D: usize>(&mut self, name: &str, p: &Param<Tensor<B, D>>) {
-        self.put(name.to_string(), p.val());
-    }
-
-    pub fn linear<B: Backend>(&mut self, name: &str, l: &Linear<B>) {
-        self.put(format!("{name}.weight"), l.weight.val().transpose());
-        if let Some(b) = &l.bias {
-            self.plain(&format!("{name}.bias"), b);
-        }
-    }
-
-    pub fn norm<B: Backend>(&mut self, name: &str, n: &Norm<B>) {
-        self.plain(&format!("{name}.weight"), &n.weight);
-        if let Some(b) = &n.bias {
-            self.plain(&format!("{name}.bias"), b);
-        }
-    }
-
-    pub fn block<B: Backend>(&mut self, name: &str, b: &Block<B>) {
-        self.norm(&format!("{name}.attn_norm"), &b.attn_norm);
-        let a = &b.attn;
-        for (part, l) in [("q", &a.q), ("k", &a.k), ("v", &a.v), ("o", &a.o)] {
-            self.linear(&format!("{name}.attn.{part}"), l);
-        }
-        if let Some(n) = &a.q_norm {
-            self.norm(&format!("{name}.attn.q_norm"), n);
-        }
-        if let Some(n) = &a.k_norm {
-            self.norm(&format!("{name}.attn.k_norm"), n);
-        }
-        self.norm(&format!("{name}.mlp_norm"), &b.mlp_norm);
-        if let Some(g) = &b.mlp.gate {
-            self.linear(&format!("{name}.mlp.gate"), g);
-        }
-        self.linear(&format!("{name}.mlp.up"), &b.mlp.up);
-        self.linear(&format!("{name}.mlp.down"), &b.mlp.down);
-        if let Some(n) = &b.attn_post_norm {
-            self.norm(&format!("{name}.attn_post_norm"), n);
-        }
-        if let Some(n) = &b.mlp_post_norm {
-            self.norm(&format!("{name}.mlp_post_norm"), n);
-        }
     }
 
     /// The safetensors file (tensors sorted by name, so the bytes are deterministic).
