@@ -38,7 +38,10 @@ fn sampled_passes_average_the_declared_mean() {
     let mu = 31.0f64;
     let var = mu + mu * mu * ((0.25f64).exp() - 1.0);
     let se = (var / n as f64).sqrt();
-    assert!((avg - 32.0).abs() < 4.0 * se, "average {avg}, standard error {se}");
+    assert!(
+        (avg - 32.0).abs() < 4.0 * se,
+        "average {avg}, standard error {se}"
+    );
     assert!(draws.iter().all(|&p| p >= 1));
     // Spread like Huginn's: some short and some long recurrences, not a constant.
     assert!(draws.iter().any(|&p| p < 16) && draws.iter().any(|&p| p > 48));
@@ -62,8 +65,12 @@ fn mask_rates_stay_in_range_and_mask_that_fraction() {
     let mut rates = Vec::new();
     for _ in 0..200 {
         let mut batch = Batch::<B>::new(vec![("text".into(), 8), ("image".into(), 64)]);
-        batch.ids.insert("text".into(), Tensor::<B, 2, Int>::zeros([4, 8], &device));
-        batch.ids.insert("image".into(), Tensor::<B, 2, Int>::zeros([4, 64], &device));
+        batch
+            .ids
+            .insert("text".into(), Tensor::<B, 2, Int>::zeros([4, 8], &device));
+        batch
+            .ids
+            .insert("image".into(), Tensor::<B, 2, Int>::zeros([4, 64], &device));
         let drawn = draw_for_training(&plan, &mut batch, &mut rng);
         let rate = drawn.rates["image"];
         assert!((0.25..=0.75).contains(&rate), "rate {rate}");
@@ -73,7 +80,10 @@ fn mask_rates_stay_in_range_and_mask_that_fraction() {
         let hits = m.int().sum().into_scalar() as f64;
         // 256 Bernoulli(rate) rows: within 5 standard deviations of the rate.
         let sd = (256.0 * rate * (1.0 - rate)).sqrt();
-        assert!((hits - 256.0 * rate).abs() < 5.0 * sd, "{hits} of 256 at {rate}");
+        assert!(
+            (hits - 256.0 * rate).abs() < 5.0 * sd,
+            "{hits} of 256 at {rate}"
+        );
         rates.push(rate);
     }
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
@@ -113,7 +123,10 @@ fn gradients_flow_through_the_last_backprop_passes_only() {
             .as_ref()
             .unwrap()
             .val();
-        let gsum = table.grad(&grads).map(|t| t.abs().sum().into_scalar()).unwrap_or(0.0);
+        let gsum = table
+            .grad(&grads)
+            .map(|t| t.abs().sum().into_scalar())
+            .unwrap_or(0.0);
         (gsum, out.loop_steps["think"])
     };
     assert_eq!(embed_grad(1, 3), (0.0, 3));
