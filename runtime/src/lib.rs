@@ -3,6 +3,8 @@
 //! names are in docs/runtime.md.
 
 pub mod batch;
+pub mod checkpoint;
+pub mod data;
 pub mod device;
 pub mod diffusion;
 pub mod draws;
@@ -10,6 +12,9 @@ pub mod forward;
 pub mod init;
 pub mod layers;
 pub mod model;
+pub mod objectives;
+pub mod optim;
 pub mod params;
 pub mod rng;
+pub mod train;
 pub mod weights;

@@ -145,6 +145,29 @@ impl Weights {
         ))
     }
 
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// A tensor's data, checked against a shape, marked used.
+    pub fn take_raw(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, WeightError> {
+        let Some((shape, data)) = self.tensors.get(name) else {
+            return Err(WeightError::Missing {
+                name: name.into(),
+                expected: expected.to_vec(),
+            });
+        };
+        if shape.as_slice() != expected {
+            return Err(WeightError::Shape {
+                name: name.into(),
+                expected: expected.to_vec(),
+                found: shape.clone(),
+            });
+        }
+        self.used.insert(name.to_string());
+        Ok(data.clone())
+    }
+
     /// Every tensor of the file was used.
     pub fn finish(self) -> Result<(), WeightError> {
         let names: Vec<String> = self
@@ -184,6 +207,10 @@ impl<B: Backend> ParamVisitor<B> for Saver {
 }
 
 impl Saver {
+    pub fn put_raw(&mut self, name: String, shape: Vec<usize>, data: Vec<f32>) {
+        self.tensors.insert(name, (shape, data));
+    }
+
     pub fn put<B: Backend, const D: usize>(&mut self, name: String, t: Tensor<B, D>) {
         let shape = t.dims().to_vec();
         let data: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap_or_default();

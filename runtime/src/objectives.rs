@@ -1,0 +1,243 @@
+//! Each head's loss (docs/semantics.md, "Objectives"), from the forward pass's outputs and
+//! the batch's targets. A head predicts its target stem's stream over that stem's
+//! positions, in sequence order.
+
+use crate::batch::{index, Batch};
+use crate::forward::Output;
+use crate::model::{ArchModel, Plan, Unsupported};
+use crate::rng::Rng;
+use archc::graph::{NodeKind, Owner};
+use archc::model::{Objective, ObjectiveKind, RegressionLoss};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{backend::Backend, Int, Tensor};
+
+/// One head's loss this step.
+pub struct HeadLoss<B: Backend> {
+    pub head: String,
+    /// The objective's name (`next_token`, `vq_ce`, ...).
+    pub objective: &'static str,
+    /// The objective's loss, z-loss included, before the head's weight: `[1]`.
+    pub loss: Tensor<B, 1>,
+    pub weight: f64,
+}
+
+/// The heads that train, with their objective and target, in graph order.
+pub fn trained_heads(plan: &Plan) -> Vec<(String, Objective, Option<String>)> {
+    plan.order
+        .iter()
+        .filter_map(
+            |&n| match (&plan.graph.graph[n].kind, &plan.graph.graph[n].owner) {
+                (NodeKind::Objective { target, objective }, Owner::Head(h)) => {
+                    Some((h.clone(), objective.clone(), target.clone()))
+                }
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// Whether every objective can be trained from data that gives ids and features (a
+/// `classify` head needs labels, which no data source gives yet).
+pub fn check_trainable(plan: &Plan) -> Result<(), Unsupported> {
+    for (head, o, _) in trained_heads(plan) {
+        if matches!(o.kind, ObjectiveKind::Classify) {
+            return Err(Unsupported(format!(
+                "head `{head}` has a `classify` objective, and no data source gives class labels yet"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every head's loss. A head whose stream is too short to predict anything this batch
+/// (one position, or no masked row) is left out.
+pub fn head_losses<B: Backend>(
+    model: &ArchModel<B>,
+    plan: &Plan,
+    out: &Output<B>,
+    batch: &Batch<B>,
+    rng: &mut Rng,
+) -> Result<Vec<HeadLoss<B>>, Unsupported> {
+    let mut losses = Vec::new();
+    for &n in &plan.order {
+        let (NodeKind::Objective { target, objective }, Owner::Head(head)) =
+            (&plan.graph.graph[n].kind, &plan.graph.graph[n].owner)
+        else {
+            continue;
+        };
+        let target = target.clone().unwrap_or_default();
+        let y = out
+            .heads
+            .get(head)
+            .cloned()
+            .ok_or_else(|| Unsupported(format!("head `{head}` produced no output")))?;
+        let loss = match &objective.kind {
+            ObjectiveKind::NextToken | ObjectiveKind::VqCe => {
+                let ids = batch.ids.get(&target).cloned().ok_or_else(|| {
+                    Unsupported(format!(
+                        "head `{head}` predicts `{target}`, which has no ids"
+                    ))
+                })?;
+                next_id_loss(y, ids, objective.z_loss)
+            }
+            ObjectiveKind::MaskedRegression { shift, loss } => {
+                let x = features(batch, head, &target)?;
+                regression(y, x, batch, &target, *shift as usize, *loss)
+            }
+            ObjectiveKind::Diffusion { .. } => {
+                let x = features(batch, head, &target)?;
+                let mlp = model.nodes[plan.slot[&n]]
+                    .diffusion
+                    .as_ref()
+                    .ok_or_else(|| Unsupported(format!("head `{head}` has no diffusion MLP")))?;
+                diffusion_rows(y, x, batch, &target).map(|(x, z)| mlp.loss(x, z, rng))
+            }
+            ObjectiveKind::Classify => {
+                return Err(Unsupported(format!(
+                    "head `{head}`: `classify` needs class labels, which no data source gives yet"
+                )))
+            }
+        };
+        if let Some(loss) = loss {
+            losses.push(HeadLoss {
+                head: head.clone(),
+                objective: objective.kind.name(),
+                loss,
+                weight: objective.weight,
+            });
+        }
+    }
+    Ok(losses)
+}
+
+fn features<B: Backend>(
+    b: &Batch<B>,
+    head: &str,
+    target: &str,
+) -> Result<Tensor<B, 3>, Unsupported> {
+    b.features.get(target).cloned().ok_or_else(|| {
+        Unsupported(format!(
+            "head `{head}` predicts `{target}`, which has no feature rows"
+        ))
+    })
+}
+
+/// Cross-entropy of position k's logits against id k + 1, plus `z_loss` · mean(logsumexp²)
+/// (PaLM's auxiliary loss).
+///
+/// # Shapes
+/// logits `[b, n, V]`, ids `[b, n]` -> `[1]`
+pub fn next_id_loss<B: Backend>(
+    logits: Tensor<B, 3>,
+    ids: Tensor<B, 2, Int>,
+    z_loss: f64,
+) -> Option<Tensor<B, 1>> {
+    let [b, n, v] = logits.dims();
+    if n < 2 {
+        return None;
+    }
+    let logits = logits.narrow(1, 0, n - 1); // [b, n-1, V]
+    let targets = ids.narrow(1, 1, n - 1).reshape([b, n - 1, 1]);
+    let logp = log_softmax(logits.clone(), 2);
+    let ce = logp.gather(2, targets).neg().mean().reshape([1]);
+    if z_loss == 0.0 {
+        return Some(ce);
+    }
+    let max = logits.clone().max_dim(2).detach(); // [b, n-1, 1]
+    let lse = (logits - max.clone().expand([b, n - 1, v]))
+        .exp()
+        .sum_dim(2)
+        .log()
+        + max;
+    Some(ce + lse.powi_scalar(2).mean().reshape([1]).mul_scalar(z_loss))
+}
+
+/// The rows a masked objective scores at target row k + shift: the masked ones when the
+/// modality has `mask_tokens`, else all. `[b, n - shift, 1]`, 1.0 where scored.
+fn scored<B: Backend>(
+    batch: &Batch<B>,
+    target: &str,
+    b: usize,
+    n: usize,
+    shift: usize,
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    match batch.masked.get(target) {
+        Some(m) => m
+            .clone()
+            .narrow(1, shift, n - shift)
+            .float()
+            .reshape([b, n - shift, 1]),
+        None => Tensor::ones([b, n - shift, 1], device),
+    }
+}
+
+/// GPT-BERT's shifted masked prediction: position k's output regresses target row
+/// k + shift, over the scored rows; `mse` is the mean squared error per row, `cosine`
+/// 1 − cos(prediction, target).
+///
+/// # Shapes
+/// y `[b, n, d]`, x `[b, n, d]` -> `[1]`
+fn regression<B: Backend>(
+    y: Tensor<B, 3>,
+    x: Tensor<B, 3>,
+    batch: &Batch<B>,
+    target: &str,
+    shift: usize,
+    kind: RegressionLoss,
+) -> Option<Tensor<B, 1>> {
+    let [b, n, _] = y.dims();
+    if n <= shift {
+        return None;
+    }
+    let pred = y.narrow(1, 0, n - shift);
+    let want = x.narrow(1, shift, n - shift);
+    let per_row = match kind {
+        RegressionLoss::Mse => (pred - want).powi_scalar(2).mean_dim(2), // [b, n-s, 1]
+        RegressionLoss::Cosine => {
+            let dot = (pred.clone() * want.clone()).sum_dim(2);
+            let norms = (pred.powi_scalar(2).sum_dim(2) * want.powi_scalar(2).sum_dim(2))
+                .sqrt()
+                .clamp_min(1e-8);
+            (dot / norms).neg().add_scalar(1.0)
+        }
+    };
+    let w = scored(batch, target, b, n, shift, &per_row.device());
+    let count = w.clone().sum().clamp_min(1.0);
+    Some((per_row * w).sum().div(count).reshape([1]))
+}
+
+/// The (target row, condition) pairs a diffusion head trains on: with `mask_tokens`, each
+/// masked row from the output at its own position (MAR); without, row k + 1 from the
+/// output at k (autoregressive). None when there is no such pair this batch.
+///
+/// # Shapes
+/// z `[b, n, zd]`, x `[b, n, d]` -> (`[m, d]`, `[m, zd]`)
+fn diffusion_rows<B: Backend>(
+    z: Tensor<B, 3>,
+    x: Tensor<B, 3>,
+    batch: &Batch<B>,
+    target: &str,
+) -> Option<(Tensor<B, 2>, Tensor<B, 2>)> {
+    let [b, n, zd] = z.dims();
+    let d = x.dims()[2];
+    let device = z.device();
+    let (rows, conds): (Vec<usize>, Vec<usize>) = match batch.masked.get(target) {
+        Some(m) => {
+            let m: Vec<bool> = m.clone().into_data().to_vec().unwrap_or_default();
+            let hit: Vec<usize> = (0..b * n).filter(|&i| m.get(i) == Some(&true)).collect();
+            (hit.clone(), hit)
+        }
+        None => (0..b)
+            .flat_map(|s| (0..n.saturating_sub(1)).map(move |k| (s * n + k + 1, s * n + k)))
+            .unzip(),
+    };
+    if rows.is_empty() {
+        return None;
+    }
+    let x = x.reshape([b * n, d]).select(0, index::<B>(&rows, &device));
+    let z = z
+        .reshape([b * n, zd])
+        .select(0, index::<B>(&conds, &device));
+    Some((x, z))
+}

@@ -1,0 +1,219 @@
+//! The trainer against PyTorch: three AdamW steps of the GPT-2 fidelity model with
+//! gradient accumulation and clipping (tests/fixtures/gpt2_ref/make_train_ref.py), compared
+//! on losses, gradient norms, the weights after and AdamW's moments; and a checkpointed
+//! optimizer that resumes bit for bit.
+
+use archc_runtime::data::{DataError, HostBatch, Source};
+use archc_runtime::model::graph_to_model;
+use archc_runtime::optim::{AdamW, AdamWConfig};
+use archc_runtime::rng::Rng;
+use archc_runtime::train::{TrainConfig, Trainer};
+use archc_runtime::weights::Weights;
+use burn::backend::{Autodiff, NdArray};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+type B = Autodiff<NdArray<f32>>;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/gpt2_ref")
+        .join(name)
+}
+
+fn read(name: &str) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(fixture(name)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let data = match v.dtype() {
+                safetensors::Dtype::F32 => v
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect(),
+                _ => v
+                    .data()
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32)
+                    .collect(),
+            };
+            (n, (v.shape().to_vec(), data))
+        })
+        .collect()
+}
+
+/// The rows of `input_ids`, one micro-batch each, in turn.
+struct Rows {
+    rows: Vec<Vec<i64>>,
+    next: usize,
+}
+
+impl Source for Rows {
+    fn next_batch(&mut self, _: &mut Rng) -> Result<HostBatch, DataError> {
+        let row = self.rows[self.next % self.rows.len()].clone();
+        self.next += 1;
+        Ok(HostBatch {
+            batch: 1,
+            layout: vec![("text".into(), row.len())],
+            ids: BTreeMap::from([("text".into(), row)]),
+            features: BTreeMap::new(),
+            dims: BTreeMap::new(),
+        })
+    }
+    fn describe(&self) -> String {
+        "fixture rows".into()
+    }
+}
+
+/// Largest |a − b| over the largest |b|.
+fn rel(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let d = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    d / b.iter().map(|y| y.abs()).fold(1e-30, f32::max)
+}
+
+fn trainer() -> Trainer<B> {
+    let src = std::fs::read_to_string(fixture("gpt2-ref.arch")).unwrap();
+    let c = archc::check_source(&src, &archc::CheckOptions::default());
+    let g = c.graph.unwrap();
+    let device = Default::default();
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    let mut w =
+        Weights::from_bytes(&std::fs::read(fixture("weights.safetensors")).unwrap()).unwrap();
+    let model = model.load(&plan, &mut w).unwrap();
+    // make_train_ref.py's settings.
+    let config = TrainConfig {
+        steps: 4,
+        accum: 2,
+        adamw: AdamWConfig {
+            lr: 1e-2,
+            weight_decay: 0.1,
+            ..AdamWConfig::default()
+        },
+        min_lr: 1e-3,
+        warmup: 2,
+        clip: 0.5,
+    };
+    Trainer::new(model, plan, config, 0, device).unwrap()
+}
+
+fn rows() -> Rows {
+    let e = read("expected.safetensors");
+    let (shape, ids) = &e["input_ids"];
+    Rows {
+        rows: ids
+            .chunks(shape[1])
+            .map(|r| r.iter().map(|x| *x as i64).collect())
+            .collect(),
+        next: 0,
+    }
+}
+
+#[test]
+fn three_steps_match_pytorch_adamw_with_accumulation_and_clipping() {
+    let want = read("train_expected.safetensors");
+    let mut t = trainer();
+    let mut data = rows();
+    for step in 0..3 {
+        let r = t.step(&mut data).unwrap();
+        let (l, n) = (want["losses"].1[step], want["grad_norms"].1[step]);
+        let loss = r.losses["lm"] as f32;
+        assert!(
+            (loss - l).abs() / l < 1e-5,
+            "step {}: loss {loss}, PyTorch {l}",
+            step + 1
+        );
+        assert!(
+            (r.grad_norm as f32 - n).abs() / n < 1e-4,
+            "step {}: grad norm {}, PyTorch {n}",
+            step + 1,
+            r.grad_norm
+        );
+    }
+    let mut worst = ("", 0.0f32);
+    let (after, moments) = (t.model.save(&t.plan), t.opt.save());
+    let mut checked = 0;
+    for (name, (shape, data)) in &want {
+        let (bytes, key) = if let Some(k) = name.strip_prefix("after.") {
+            (&after, k.to_string())
+        } else if name.starts_with("exp_avg") {
+            let (kind, param) = name.split_once('.').unwrap();
+            (&moments, format!("{param}.{kind}"))
+        } else {
+            continue;
+        };
+        let mut f = Weights::from_bytes(bytes).unwrap();
+        let got = f.take_raw(&key, shape).unwrap_or_else(|e| panic!("{e}"));
+        checked += 1;
+        // The key bias has no gradient: it adds q·b to every score of a query's row, which
+        // softmax ignores. Both sides' gradients are rounding noise (~1e-11), which Adam
+        // scales up to steps of ~lr · 0.1 in random directions, so its moments are checked
+        // to be noise on both sides and its values are not compared.
+        if key.contains(".attn.k.bias") {
+            let big = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            if name.starts_with("exp_avg") {
+                assert!(
+                    big(&got) < 1e-8 && big(data) < 1e-8,
+                    "{name}: {} vs {}",
+                    big(&got),
+                    big(data)
+                );
+            }
+            continue;
+        }
+        let r = rel(&got, data);
+        if std::env::var("SHOW").is_ok() {
+            eprintln!(
+                "{name}: {r:.3e} (max {:.3e})",
+                data.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+            );
+        }
+        if r > worst.1 {
+            worst = (name.as_str(), r);
+        }
+    }
+    // 36 weights, 36 first and 36 second moments.
+    assert_eq!(checked, 108);
+    assert!(
+        worst.1 < 1e-4,
+        "{} differs from PyTorch by {} (relative to its largest value)",
+        worst.0,
+        worst.1
+    );
+}
+
+/// Saving the optimizer and loading it into a fresh trainer continues exactly: the
+/// resumed step equals the uninterrupted one bit for bit.
+#[test]
+fn a_saved_optimizer_resumes_bit_for_bit() {
+    let mut a = trainer();
+    let mut data = rows();
+    a.step(&mut data).unwrap();
+    let (weights, moments, t) = (a.model.save(&a.plan), a.opt.save(), a.opt.t);
+    let straight = a.step(&mut data).unwrap();
+    let mut b = trainer();
+    let mut w = Weights::from_bytes(&weights).unwrap();
+    b.model = b.model.clone().load(&b.plan, &mut w).unwrap();
+    b.opt = AdamW::load(
+        b.config.adamw.clone(),
+        t,
+        &b.model,
+        &b.plan,
+        &moments,
+        &Default::default(),
+    )
+    .unwrap();
+    b.step = 1;
+    let mut data = rows();
+    data.next = 2;
+    let resumed = b.step(&mut data).unwrap();
+    assert_eq!(straight, resumed);
+    assert_eq!(a.model.save(&a.plan), b.model.save(&b.plan));
+    assert_eq!(a.opt.save(), b.opt.save());
+}
