@@ -3,9 +3,12 @@
 
 mod build;
 mod diff;
+mod metrics;
+mod plot;
 mod render;
 mod run;
 mod summary;
+mod train;
 
 use archc::{CheckOptions, DEFAULT_MAX_PARAM_BYTES};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -76,6 +79,9 @@ enum Command {
     /// Run a model once on random token ids (CPU, or CUDA in a `--features cuda` build):
     /// output shapes and checksums, parameters, forward (and --backward) time.
     Run(run::RunArgs),
+    /// Train a model on the built-in task or a data file: progress, per-step metrics,
+    /// checkpoints (resumable), a loss curve. Exit 3 if a loss becomes NaN or infinite.
+    Train(train::TrainArgs),
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -160,6 +166,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build::build(&args),
         Command::Diff(args) => diff::diff(&args),
         Command::Run(args) => run::run(&args),
+        Command::Train(args) => train::train(&args),
     }
 }
 

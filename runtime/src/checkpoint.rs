@@ -35,6 +35,8 @@ pub struct State {
     pub data_rng: u64,
     /// The `--data` argument the run was started with.
     pub data: String,
+    /// The optimisation settings (batch, lr, ...), to refuse resuming with others.
+    pub settings: BTreeMap<String, String>,
     /// SHA-256 of each file of the checkpoint.
     pub files: BTreeMap<String, String>,
 }

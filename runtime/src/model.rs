@@ -115,8 +115,9 @@ pub fn graph_to_model<B: Backend>(
 }
 
 /// One module per graph node, parameters drawn from `seed` by the runtime's own generator:
-/// linear maps U(-1/sqrt(in), 1/sqrt(in)), embeddings N(0, 1), learned positions N(0, 0.02²),
-/// norms ones and zeros.
+/// linear maps U(-1/sqrt(in), 1/sqrt(in)), embeddings and learned positions N(0, 0.02²)
+/// (GPT-2, nanoGPT: an N(0, 1) table tied to the output gives logits of std ~√d and a
+/// first loss far above ln(vocab)), norms ones and zeros.
 pub fn graph_to_model_seeded<B: Backend>(
     g: &ArchGraph,
     device: &B::Device,
@@ -148,7 +149,7 @@ pub fn graph_to_model_seeded<B: Backend>(
                 )];
             }
             NodeKind::Embedding(e) => {
-                m.table = Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 1.0, device))
+                m.table = Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 0.02, device))
             }
             NodeKind::Positions { max_len, dim } => {
                 m.table = Some(init.normal_tensor([*max_len as usize, *dim as usize], 0.02, device))

@@ -236,3 +236,64 @@ pub fn to_batch<A: burn::tensor::backend::Backend>(
     }
     batch
 }
+
+/// What the data must give this model: its stems in the trunk's order (stems the trunk
+/// does not read follow, in graph order).
+pub fn data_spec(
+    g: &archc::graph::ArchGraph,
+    batch: usize,
+    text_len: Option<usize>,
+) -> crate::data::DataSpec {
+    use crate::data::{StemData, StemInfo};
+    use archc::graph::NodeKind;
+    use archc::model::StemKind;
+    let order: Vec<String> = g
+        .graph
+        .node_weights()
+        .find_map(|n| match &n.kind {
+            NodeKind::Merge { stems } => Some(stems.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut stems: Vec<(usize, StemInfo)> = g
+        .graph
+        .node_weights()
+        .enumerate()
+        .filter_map(|(i, n)| match &n.kind {
+            NodeKind::Input { modality, stem } => {
+                let data = match stem {
+                    StemKind::Tokens { vocab, max_len } => StemData::Tokens {
+                        vocab: *vocab,
+                        max_len: *max_len,
+                    },
+                    StemKind::Codes { codebook, rows } => StemData::Codes {
+                        codebook: *codebook,
+                        rows: *rows,
+                    },
+                    StemKind::Features { dim, rows, .. } => StemData::Features {
+                        dim: *dim,
+                        rows: *rows,
+                    },
+                };
+                let rank = order
+                    .iter()
+                    .position(|o| o == modality)
+                    .unwrap_or(order.len() + i);
+                Some((
+                    rank,
+                    StemInfo {
+                        name: modality.clone(),
+                        data,
+                    },
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    stems.sort_by_key(|(r, _)| *r);
+    crate::data::DataSpec {
+        stems: stems.into_iter().map(|(_, s)| s).collect(),
+        batch,
+        text_len,
+    }
+}

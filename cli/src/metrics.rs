@@ -1,0 +1,212 @@
+//! Per-step metrics in DIR (`metrics.csv` or `metrics.jsonl`), one line per step, flushed
+//! as it is written. A resumed run first cuts the file back to the checkpoint's step, so
+//! the file always holds each step once, in order.
+
+use archc_runtime::train::StepReport;
+use clap::ValueEnum;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum MetricsFormat {
+    Csv,
+    Jsonl,
+}
+
+impl MetricsFormat {
+    pub fn file(self) -> &'static str {
+        match self {
+            MetricsFormat::Csv => "metrics.csv",
+            MetricsFormat::Jsonl => "metrics.jsonl",
+        }
+    }
+}
+
+/// The columns besides step, loss and timing: heads, mask rates and loop passes.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    pub heads: Vec<String>,
+    pub rates: Vec<String>,
+    pub loops: Vec<String>,
+}
+
+pub struct Metrics {
+    pub path: PathBuf,
+    format: MetricsFormat,
+    cols: Columns,
+    file: File,
+}
+
+impl Metrics {
+    fn header(cols: &Columns) -> String {
+        let mut h = vec!["step".to_string(), "loss".to_string()];
+        h.extend(cols.heads.iter().map(|x| format!("loss.{x}")));
+        h.extend(["lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s"].map(String::from));
+        h.extend(cols.rates.iter().map(|x| format!("mask_rate.{x}")));
+        h.extend(cols.loops.iter().map(|x| format!("passes.{x}")));
+        h.join(",")
+    }
+
+    /// A new metrics file (an old one is replaced).
+    pub fn create(dir: &Path, format: MetricsFormat, cols: Columns) -> io::Result<Self> {
+        let path = dir.join(format.file());
+        let mut file = File::create(&path)?;
+        if format == MetricsFormat::Csv {
+            writeln!(file, "{}", Self::header(&cols))?;
+        }
+        Ok(Metrics {
+            path,
+            format,
+            cols,
+            file,
+        })
+    }
+
+    /// The existing file cut back to the lines of steps <= `upto` (written beside it and
+    /// renamed over it), then opened for appending.
+    pub fn resume(dir: &Path, format: MetricsFormat, cols: Columns, upto: u64) -> io::Result<Self> {
+        let path = dir.join(format.file());
+        let old = fs::read_to_string(&path).unwrap_or_default();
+        let mut kept = String::new();
+        if format == MetricsFormat::Csv {
+            kept.push_str(&Self::header(&cols));
+            kept.push('\n');
+        }
+        for line in old.lines() {
+            if step_of(line, format).is_some_and(|s| s <= upto) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        let tmp = dir.join(format!(".{}.tmp", format.file()));
+        fs::write(&tmp, kept)?;
+        fs::rename(&tmp, &path)?;
+        let file = OpenOptions::new().append(true).open(&path)?;
+        Ok(Metrics {
+            path,
+            format,
+            cols,
+            file,
+        })
+    }
+
+    pub fn write(&mut self, r: &StepReport, tokens_per_s: f64, elapsed: f64) -> io::Result<()> {
+        let line = match self.format {
+            MetricsFormat::Csv => {
+                let mut v = vec![r.step.to_string(), num(r.total)];
+                v.extend(
+                    self.cols
+                        .heads
+                        .iter()
+                        .map(|h| r.losses.get(h).map_or(String::new(), |l| num(*l))),
+                );
+                v.extend([
+                    num(r.lr),
+                    num(r.grad_norm),
+                    r.tokens.to_string(),
+                    format!("{tokens_per_s:.1}"),
+                    format!("{elapsed:.3}"),
+                ]);
+                v.extend(
+                    self.cols
+                        .rates
+                        .iter()
+                        .map(|m| r.drawn.rates.get(m).map_or(String::new(), |x| num(*x))),
+                );
+                v.extend(
+                    self.cols
+                        .loops
+                        .iter()
+                        .map(|l| r.loop_steps.get(l).map_or(String::new(), |x| x.to_string())),
+                );
+                v.join(",")
+            }
+            MetricsFormat::Jsonl => serde_json::json!({
+                "step": r.step,
+                "loss": r.total,
+                "heads": r.losses,
+                "lr": r.lr,
+                "grad_norm": r.grad_norm,
+                "tokens": r.tokens,
+                "tokens_per_s": tokens_per_s,
+                "elapsed_s": elapsed,
+                "mask_rates": r.drawn.rates,
+                "passes": r.loop_steps,
+            })
+            .to_string(),
+        };
+        writeln!(self.file, "{line}")?;
+        self.file.flush()
+    }
+}
+
+/// Full precision, no exponent surprises for spreadsheets.
+fn num(x: f64) -> String {
+    format!("{x}")
+}
+
+fn step_of(line: &str, format: MetricsFormat) -> Option<u64> {
+    match format {
+        MetricsFormat::Csv => line.split(',').next()?.parse().ok(),
+        MetricsFormat::Jsonl => serde_json::from_str::<serde_json::Value>(line)
+            .ok()?
+            .get("step")?
+            .as_u64(),
+    }
+}
+
+/// The losses of a metrics file, by series (`total` and each head), for the plot.
+pub fn read_losses(path: &Path, format: MetricsFormat) -> BTreeMap<String, Vec<(u64, f64)>> {
+    let mut out: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut lines = text.lines();
+    match format {
+        MetricsFormat::Csv => {
+            let Some(header) = lines.next() else {
+                return out;
+            };
+            let names: Vec<&str> = header.split(',').collect();
+            for line in lines {
+                let cells: Vec<&str> = line.split(',').collect();
+                let Some(step) = cells.first().and_then(|s| s.parse().ok()) else {
+                    continue;
+                };
+                for (name, cell) in names.iter().zip(&cells) {
+                    let series = match *name {
+                        "loss" => "total",
+                        n => match n.strip_prefix("loss.") {
+                            Some(h) => h,
+                            None => continue,
+                        },
+                    };
+                    if let Ok(v) = cell.parse::<f64>() {
+                        out.entry(series.to_string()).or_default().push((step, v));
+                    }
+                }
+            }
+        }
+        MetricsFormat::Jsonl => {
+            for line in lines {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                let Some(step) = v.get("step").and_then(|s| s.as_u64()) else {
+                    continue;
+                };
+                if let Some(l) = v.get("loss").and_then(|l| l.as_f64()) {
+                    out.entry("total".into()).or_default().push((step, l));
+                }
+                if let Some(heads) = v.get("heads").and_then(|h| h.as_object()) {
+                    for (h, l) in heads {
+                        if let Some(l) = l.as_f64() {
+                            out.entry(h.clone()).or_default().push((step, l));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}

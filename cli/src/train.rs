@@ -1,0 +1,509 @@
+//! `archc train`: trains a model on the built-in task or a data file (docs/training.md),
+//! with a progress bar, per-step metrics, checkpoints every K steps and at the end, and a
+//! loss curve. Exit 0 done, 1 the file has diagnostics, 2 usage, IO, data or a bad
+//! checkpoint, 3 a loss or gradient became NaN or infinite (the last good checkpoint is
+//! kept).
+
+use crate::metrics::{read_losses, Columns, Metrics, MetricsFormat};
+use crate::summary::thousands;
+use crate::Instantiate;
+use archc::graph::ArchGraph;
+use archc::model::Region;
+use archc_runtime::checkpoint::{self, sha256, State};
+use archc_runtime::data;
+use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
+use archc_runtime::model::graph_to_model_seeded;
+use archc_runtime::objectives::trained_heads;
+use archc_runtime::optim::{AdamW, AdamWConfig};
+use archc_runtime::rng::Rng;
+use archc_runtime::train::{data_spec, StepReport, TrainConfig, TrainError, Trainer};
+use archc_runtime::weights::Weights;
+use burn::module::Module;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// A `.arch` file, or an IR written by `archc build` (`.yaml`).
+    file: PathBuf,
+    #[command(flatten)]
+    inst: Instantiate,
+    /// `synthetic[:entities=N,hops=H,noise=X]`, `text:PATH`, `bin:PATH[:u16|u32]` or
+    /// `shards:PATH` (docs/data.md).
+    #[arg(long, default_value = "synthetic")]
+    data: String,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 200)]
+    steps: u64,
+    /// Sequences per micro-batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// The longest text segment (default: the text stem's max_len).
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Micro-batches per step (gradient accumulation).
+    #[arg(long, default_value_t = 1)]
+    accum: usize,
+    /// Peak learning rate (PyTorch AdamW's default).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Where the cosine ends (default: lr / 10).
+    #[arg(long)]
+    min_lr: Option<f64>,
+    /// Linear warmup steps (default: steps / 10, at most 100).
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Clip the global gradient norm to this; 0 for no clipping.
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    /// AdamW's decoupled weight decay on matrices and embeddings (PyTorch's default).
+    #[arg(long, default_value_t = 1e-2)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0.9)]
+    beta1: f64,
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f64,
+    #[arg(long, default_value_t = 1e-8)]
+    eps: f64,
+    /// Seeds the parameters, the data and every training draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: DeviceChoice,
+    /// The run's directory (default: `runs/<model>`).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Write a checkpoint every K steps (and always at the end); 0 for the end only.
+    #[arg(long, default_value_t = 50, value_name = "K")]
+    checkpoint_every: u64,
+    /// Checkpoints kept (the newest).
+    #[arg(long, default_value_t = 2)]
+    keep: usize,
+    #[arg(long, value_enum, default_value = "csv")]
+    metrics: MetricsFormat,
+    /// Without a terminal, print a line every N steps (default: about 20 lines a run).
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Refuse models whose f32 parameters take more bytes than this.
+    #[arg(long, default_value_t = 16 << 30)]
+    max_run_bytes: u128,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+pub fn train(args: &TrainArgs) -> ExitCode {
+    match try_train(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+impl TrainArgs {
+    fn config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            accum: self.accum,
+            adamw: AdamWConfig {
+                lr: self.lr,
+                beta1: self.beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+                weight_decay: self.weight_decay,
+            },
+            min_lr: self.min_lr.unwrap_or(self.lr / 10.0),
+            warmup: self.warmup.unwrap_or((self.steps / 10).min(100)),
+            clip: self.clip,
+        }
+    }
+
+    /// What must match to resume a run (the step count may grow).
+    fn settings(&self) -> BTreeMap<String, String> {
+        let c = self.config();
+        BTreeMap::from([
+            ("batch".into(), self.batch.to_string()),
+            ("seq".into(), format!("{:?}", self.seq)),
+            ("accum".into(), self.accum.to_string()),
+            ("lr".into(), c.adamw.lr.to_string()),
+            ("min_lr".into(), c.min_lr.to_string()),
+            ("warmup".into(), c.warmup.to_string()),
+            ("clip".into(), c.clip.to_string()),
+            ("weight_decay".into(), c.adamw.weight_decay.to_string()),
+            (
+                "betas".into(),
+                format!("{} {}", c.adamw.beta1, c.adamw.beta2),
+            ),
+            ("eps".into(), c.adamw.eps.to_string()),
+        ])
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let bad = |what: &str| Err(format!("{what}"));
+        if self.steps == 0 || self.batch == 0 || self.accum == 0 || self.seq == Some(0) {
+            return bad("--steps, --batch, --accum and --seq must be at least 1");
+        }
+        for (name, v) in [("--lr", self.lr), ("--eps", self.eps)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be a positive number, not {v}"));
+            }
+        }
+        for (name, v) in [
+            ("--clip", self.clip),
+            ("--weight-decay", self.weight_decay),
+            ("--min-lr", self.min_lr.unwrap_or(0.0)),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a number >= 0, not {v}"));
+            }
+        }
+        for (name, v) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("{name} must be in [0, 1), not {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything a run needs that does not depend on the backend.
+struct Job<'a> {
+    args: &'a TrainArgs,
+    graph: ArchGraph,
+    ir_sha256: String,
+    dir: PathBuf,
+    resume: Option<checkpoint::Loaded>,
+}
+
+fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
+    args.check().map_err(fail)?;
+    if let DeviceChoice::Cuda(i) = args.device {
+        cuda_available(i).map_err(fail)?;
+    }
+    let graph = crate::build::load_graph(&args.file, &args.inst)?;
+    let bytes = archc::analyze::count_params(&graph).total * 4;
+    if bytes > args.max_run_bytes {
+        return Err(fail(format!(
+            "`{}` takes {} bytes of f32 parameters, over --max-run-bytes {}: train it with --smoke or --set, or raise the limit",
+            graph.name, bytes, args.max_run_bytes
+        )));
+    }
+    let ir_sha256 = sha256(archc::ir::ir_to_yaml(&archc::graph_to_ir(&graph)).as_bytes());
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("runs").join(&graph.name));
+    let resume = if args.resume {
+        let loaded = checkpoint::read(&dir, &graph.name, &ir_sha256).map_err(fail)?;
+        check_resumable(args, &loaded)?;
+        Some(loaded)
+    } else {
+        if let Ok(p) = checkpoint::resolve(&dir) {
+            return Err(fail(format!(
+                "`{}` already holds a run (checkpoint `{}`): pass --resume to continue it, or -o another directory",
+                dir.display(),
+                p.display()
+            )));
+        }
+        None
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let job = Job {
+        args,
+        graph,
+        ir_sha256,
+        dir,
+        resume,
+    };
+    match args.device {
+        DeviceChoice::Cpu => {
+            use burn::backend::{ndarray::NdArrayDevice, Autodiff, NdArray};
+            train_on::<Autodiff<NdArray<f32>>>(&job, NdArrayDevice::Cpu, "cpu (ndarray)")
+        }
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(i) => {
+            use archc_runtime::device::{cuda_device, Cuda};
+            train_on::<burn::backend::Autodiff<Cuda>>(&job, cuda_device(i), &format!("cuda:{i}"))
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceChoice::Cuda(_) => Err(fail(archc_runtime::device::NO_CUDA_BUILD)),
+    }
+}
+
+fn check_resumable(args: &TrainArgs, c: &checkpoint::Loaded) -> Result<(), ExitCode> {
+    if c.state.data != args.data {
+        return Err(fail(format!(
+            "checkpoint `{}` was trained with --data {}; resume it with the same data, not `{}`",
+            c.path.display(),
+            c.state.data,
+            args.data
+        )));
+    }
+    let ours = args.settings();
+    let changed: Vec<String> = ours
+        .iter()
+        .filter(|(k, v)| c.state.settings.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            format!(
+                "{k} {} (now {v})",
+                c.state.settings.get(k).map_or("unset", |s| s.as_str())
+            )
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Err(fail(format!(
+            "checkpoint `{}` was trained with other settings: {}; resume with the same ones",
+            c.path.display(),
+            changed.join(", ")
+        )));
+    }
+    if c.state.step >= args.steps {
+        return Err(fail(format!(
+            "checkpoint `{}` is already at step {} of --steps {}; raise --steps to train further",
+            c.path.display(),
+            c.state.step,
+            args.steps
+        )));
+    }
+    Ok(())
+}
+
+fn columns(t: &Trainer<impl AutodiffBackend>) -> Columns {
+    let g = &t.plan.graph;
+    Columns {
+        heads: trained_heads(&t.plan)
+            .into_iter()
+            .map(|(h, _, _)| h)
+            .collect(),
+        rates: g
+            .masks
+            .iter()
+            .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
+            .map(|m| m.modality.clone())
+            .collect(),
+        loops: t
+            .plan
+            .loops
+            .iter()
+            .map(|l| g.graph[l.node].path.clone())
+            .collect(),
+    }
+}
+
+fn train_on<A: AutodiffBackend>(
+    job: &Job,
+    device: A::Device,
+    device_name: &str,
+) -> Result<(), ExitCode> {
+    let args = job.args;
+    let spec = data_spec(&job.graph, args.batch, args.seq);
+    let mut source = data::open(&args.data, &spec).map_err(fail)?;
+    let (model, plan) = graph_to_model_seeded::<A>(&job.graph, &device, args.seed).map_err(fail)?;
+    let mut t =
+        Trainer::new(model, plan, args.config(), args.seed, device.clone()).map_err(fail)?;
+    if let Some(c) = &job.resume {
+        let mut w = Weights::from_bytes(&c.model)
+            .map_err(|e| fail(format!("{}: {e}", c.path.display())))?;
+        t.model = t
+            .model
+            .clone()
+            .load(&t.plan, &mut w)
+            .and_then(|m| w.finish().map(|()| m))
+            .map_err(|e| fail(format!("{}: {e}", c.path.display())))?;
+        t.opt = AdamW::load(
+            t.config.adamw.clone(),
+            c.state.adam_t,
+            &t.model,
+            &t.plan,
+            &c.optimizer,
+            &device,
+        )
+        .map_err(|e| fail(format!("{}: optimizer state: {e}", c.path.display())))?;
+        t.step = c.state.step;
+        t.draws = Rng::from_state(c.state.draws_rng);
+        t.data_rng = Rng::from_state(c.state.data_rng);
+    }
+    let cols = columns(&t);
+    let metrics = match &job.resume {
+        Some(c) => Metrics::resume(&job.dir, args.metrics, cols, c.state.step),
+        None => Metrics::create(&job.dir, args.metrics, cols),
+    };
+    let mut metrics = metrics.map_err(|e| fail(format!("{}: {e}", job.dir.display())))?;
+    println!(
+        "training `{}`: {} parameters on {device_name}; data: {}",
+        job.graph.name,
+        thousands(t.model.num_params() as u128),
+        source.describe()
+    );
+    println!(
+        "{} steps from step {}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {}); run directory {}",
+        args.steps,
+        t.step + 1,
+        args.batch,
+        args.accum,
+        t.config.adamw.lr,
+        t.config.warmup,
+        t.config.min_lr,
+        job.dir.display()
+    );
+    let progress = Progress::new(args, t.step);
+    let (start, start_step) = (Instant::now(), t.step);
+    let mut tokens = 0usize;
+    let mut last_ckpt: Option<(u64, PathBuf)> =
+        job.resume.as_ref().map(|c| (c.state.step, c.path.clone()));
+    while t.step < args.steps {
+        let step_start = Instant::now();
+        let report = match t.step(source.as_mut()) {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish();
+                return Err(stopped(&e, &last_ckpt));
+            }
+        };
+        tokens += report.tokens;
+        let elapsed = start.elapsed().as_secs_f64();
+        let tps = report.tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9);
+        metrics
+            .write(&report, tps, elapsed)
+            .map_err(|e| fail(format!("{}: {e}", metrics.path.display())))?;
+        let avg = tokens as f64 / elapsed.max(1e-9);
+        progress.update(&report, avg, args.steps, start_step, elapsed);
+        let every = args.checkpoint_every;
+        if t.step == args.steps || (every > 0 && t.step % every == 0) {
+            let p = save(job, &t)?;
+            last_ckpt = Some((t.step, p));
+        }
+    }
+    progress.finish();
+    let losses = read_losses(&metrics.path, args.metrics);
+    let svg = crate::plot::loss_svg(&format!("{} — loss per head", job.graph.name), &losses);
+    let plot = job.dir.join("loss.svg");
+    std::fs::write(&plot, svg).map_err(|e| fail(format!("{}: {e}", plot.display())))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "done: {} steps in {elapsed:.1} s, {} tokens/s",
+        t.step - start_step,
+        thousands((tokens as f64 / elapsed.max(1e-9)) as u128)
+    );
+    for (name, pts) in &losses {
+        if let (Some(first), Some(last)) = (pts.first(), pts.last()) {
+            println!(
+                "  {name:<12} loss {:.4} (step {}) -> {:.4} (step {})",
+                first.1, first.0, last.1, last.0
+            );
+        }
+    }
+    if let Some((_, p)) = &last_ckpt {
+        println!("checkpoint: {}", p.display());
+    }
+    println!("metrics:    {}", metrics.path.display());
+    println!("loss curve: {}", plot.display());
+    Ok(())
+}
+
+fn save<A: AutodiffBackend>(job: &Job, t: &Trainer<A>) -> Result<PathBuf, ExitCode> {
+    let state = State {
+        format: checkpoint::FORMAT,
+        model: job.graph.name.clone(),
+        ir_sha256: job.ir_sha256.clone(),
+        step: t.step,
+        adam_t: t.opt.t,
+        seed: job.args.seed,
+        draws_rng: t.draws.state(),
+        data_rng: t.data_rng.state(),
+        data: job.args.data.clone(),
+        settings: job.args.settings(),
+        files: BTreeMap::new(),
+    };
+    checkpoint::write(
+        &job.dir.join("checkpoints"),
+        state,
+        &t.model.save(&t.plan),
+        &t.opt.save(),
+        job.args.keep,
+    )
+    .map_err(fail)
+}
+
+fn stopped(e: &TrainError, last: &Option<(u64, PathBuf)>) -> ExitCode {
+    let kept = match last {
+        Some((s, p)) => format!("the last good checkpoint is `{}` (step {s})", p.display()),
+        None => "no checkpoint was written before it".to_string(),
+    };
+    match e {
+        TrainError::NonFinite { .. } => {
+            eprintln!("error: {e}; training stopped, {kept}");
+            ExitCode::from(3)
+        }
+        _ => {
+            eprintln!("error: {e}; {kept}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A bar on a terminal; plain lines every `log_every` steps otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    every: u64,
+}
+
+impl Progress {
+    fn new(args: &TrainArgs, at: u64) -> Self {
+        let every = args.log_every.unwrap_or((args.steps / 20).max(1));
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None, every };
+        }
+        let bar = ProgressBar::new(args.steps);
+        bar.set_position(at);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} steps  {msg}  ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress {
+            bar: Some(bar),
+            every,
+        }
+    }
+
+    fn update(&self, r: &StepReport, tps: f64, steps: u64, from: u64, elapsed: f64) {
+        let heads: Vec<String> = r
+            .losses
+            .iter()
+            .map(|(h, l)| format!("{h} {l:.4}"))
+            .collect();
+        let msg = format!("{} | {} tok/s", heads.join("  "), thousands(tps as u128));
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(r.step);
+                bar.set_message(msg);
+            }
+            None => {
+                if r.step % self.every == 0 || r.step == steps || r.step == from + 1 {
+                    let done = (r.step - from) as f64;
+                    let eta = elapsed / done.max(1.0) * (steps - r.step) as f64;
+                    eprintln!(
+                        "step {}/{steps}  {msg}  lr {:.2e}  ETA {eta:.0} s",
+                        r.step, r.lr
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

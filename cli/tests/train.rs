@@ -1,0 +1,291 @@
+//! `archc train`: the tiny model learns the built-in task, a killed run resumes exactly
+//! where its checkpoint left it, and bad checkpoints are refused without loading.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn model(name: &str) -> String {
+    root().join("models").join(name).display().to_string()
+}
+
+fn archc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_archc"))
+        .args(args)
+        .output()
+        .expect("run archc")
+}
+
+fn code(o: &Output) -> i32 {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "panic:\n{err}");
+    o.status.code().expect("exit code")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("archc-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// (step, total loss) of every metrics line.
+fn losses(dir: &Path) -> Vec<(u64, String)> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let mut c = l.split(',');
+            (
+                c.next().unwrap().parse().unwrap(),
+                c.next().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// GPT-2-tiny (models/gpt2-tiny.arch, 124,672 parameters) on the built-in multi-hop task,
+/// seed 0, 40 steps: the loss starts near ln(256) = 5.55 (uniform over the vocabulary) and
+/// the mean of the last 5 steps is more than 1.5 nats lower.
+#[test]
+fn the_tiny_model_learns_the_built_in_task() {
+    let dir = tmp("learns");
+    let o = archc(&[
+        "train",
+        &model("gpt2-tiny.arch"),
+        "--steps",
+        "40",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l: Vec<f64> = losses(&dir)
+        .iter()
+        .map(|(_, v)| v.parse().unwrap())
+        .collect();
+    assert_eq!(l.len(), 40);
+    assert!((l[0] - 256f64.ln()).abs() < 0.3, "first loss {}", l[0]);
+    let tail = l[35..].iter().sum::<f64>() / 5.0;
+    assert!(l[0] - tail > 1.5, "loss {} -> {tail}", l[0]);
+    for f in ["loss.svg", "checkpoints/latest"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(std::fs::read_to_string(dir.join("loss.svg"))
+        .unwrap()
+        .contains("<path"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn train_args<'a>(dir: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--batch",
+        "32",
+        "--steps",
+        steps,
+        "--checkpoint-every",
+        "5",
+        "--log-every",
+        "1",
+        "-o",
+        dir,
+    ]
+}
+
+/// Kill -9 a run after its first checkpoints, resume it, and the metrics continue from
+/// the checkpoint's step: every step once, in order, each loss equal to the loss of an
+/// uninterrupted run with the same seed (the checkpoint holds the weights, AdamW's
+/// moments and both generators).
+#[test]
+fn a_killed_run_resumes_exactly() {
+    let m = model("gpt2-tiny.arch");
+    let straight = tmp("straight");
+    let mut a = train_args(straight.to_str().unwrap(), "60");
+    a.insert(1, &m);
+    let o = archc(&a);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let killed = tmp("killed");
+    let mut a = train_args(killed.to_str().unwrap(), "60");
+    a.insert(1, &m);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_archc"))
+        .args(&a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = killed.join("checkpoints/latest");
+    let t0 = Instant::now();
+    while !latest.exists() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    let status = child.wait().unwrap();
+    let cut = losses(&killed).len();
+    let ckpt: u64 = std::fs::read_to_string(&latest).unwrap().trim()["step-".len()..]
+        .parse()
+        .unwrap();
+    // The first checkpoint is at step 5 of 60: the run is killed well before its end.
+    assert!(!status.success() && cut < 60, "the run ended before it was killed");
+
+    let mut a = train_args(killed.to_str().unwrap(), "60");
+    a.insert(1, &m);
+    a.push("--resume");
+    let o = archc(&a);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("from step {}", ckpt + 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let resumed = losses(&killed);
+    let want = losses(&straight);
+    assert_eq!(
+        resumed.iter().map(|x| x.0).collect::<Vec<_>>(),
+        (1..=60).collect::<Vec<_>>()
+    );
+    assert_eq!(resumed, want, "killed at step ~{cut}, checkpoint {ckpt}");
+    let _ = std::fs::remove_dir_all(&straight);
+    let _ = std::fs::remove_dir_all(&killed);
+}
+
+/// A truncated checkpoint, one of another model, and a directory with none are refused
+/// with exit 2 and a message saying why; nothing is loaded and nothing panics.
+#[test]
+fn bad_checkpoints_are_refused() {
+    let dir = tmp("bad");
+    let d = dir.to_str().unwrap();
+    let o = archc(&["train", &model("gpt2-tiny.arch"), "--steps", "4", "-o", d]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // Another model (llama2-7b at its smoke scale) resuming gpt2-tiny's run.
+    let o = archc(&[
+        "train",
+        &model("llama2-7b.arch"),
+        "--smoke",
+        "--steps",
+        "8",
+        "-o",
+        d,
+        "--resume",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("another architecture"),
+        "{}",
+        stderr(&o)
+    );
+    // The same file with another width is another architecture too.
+    let o = archc(&[
+        "train",
+        &model("gpt2-tiny.arch"),
+        "--set",
+        "d=32",
+        "--steps",
+        "8",
+        "-o",
+        d,
+        "--resume",
+    ]);
+    assert!(
+        code(&o) == 2 && stderr(&o).contains("another architecture"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Starting afresh over a run is refused too (it would mix two runs' metrics).
+    let o = archc(&["train", &model("gpt2-tiny.arch"), "--steps", "8", "-o", d]);
+    assert!(
+        code(&o) == 2 && stderr(&o).contains("--resume"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Truncated weights.
+    let ck = dir.join("checkpoints/step-00000004");
+    let w = ck.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let o = archc(&[
+        "train",
+        &model("gpt2-tiny.arch"),
+        "--steps",
+        "8",
+        "-o",
+        d,
+        "--resume",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("damaged") && stderr(&o).contains("model.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    // A state file that is not JSON.
+    std::fs::write(&w, &bytes).unwrap();
+    std::fs::write(ck.join("state.json"), "{ not json").unwrap();
+    let o = archc(&[
+        "train",
+        &model("gpt2-tiny.arch"),
+        "--steps",
+        "8",
+        "-o",
+        d,
+        "--resume",
+    ]);
+    assert!(
+        code(&o) == 2 && stderr(&o).contains("damaged"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Nothing to resume.
+    let empty = tmp("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = archc(&[
+        "train",
+        &model("gpt2-tiny.arch"),
+        "-o",
+        empty.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(
+        code(&o) == 2 && stderr(&o).contains("not a checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+/// A loss that overflows stops the run with exit 3, naming the step and the head.
+#[test]
+fn a_nan_loss_stops_the_run_naming_step_and_head() {
+    let dir = tmp("nan");
+    let o = archc(&[
+        "train",
+        &model("gpt2-tiny.arch"),
+        "--steps",
+        "30",
+        "--lr",
+        "1e12",
+        "--warmup",
+        "0",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("step 2: the loss of head `lm` is NaN"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
