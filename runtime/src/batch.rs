@@ -87,6 +87,17 @@ impl<B: Backend> Batch<B> {
     /// # Shapes
     /// -> `[b, n, n]`, n the number of positions of `rows`
     pub fn mask(&self, g: &ArchGraph, rows: &str, device: &B::Device) -> Tensor<B, 3, Bool> {
+        self.mask_for(g, rows, self.batch_size(), device)
+    }
+
+    /// [`Batch::mask`] for `b` sequences of this layout (the batch may hold no tensors).
+    pub fn mask_for(
+        &self,
+        g: &ArchGraph,
+        rows: &str,
+        b: usize,
+        device: &B::Device,
+    ) -> Tensor<B, 3, Bool> {
         let pos = self.positions(rows);
         let tags = self.tags();
         let n = pos.len();
@@ -108,7 +119,6 @@ impl<B: Backend> Batch<B> {
                 blocked[a * n + c] = j > i && !both_way;
             }
         }
-        let b = self.batch_size();
         Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [n, n]), device)
             .unsqueeze::<3>()
             .expand([b, n, n])

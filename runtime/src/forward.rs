@@ -18,7 +18,7 @@ pub struct Output<B: Backend> {
     pub loop_steps: HashMap<String, usize>,
 }
 
-fn act<B: Backend>(a: Act, x: Tensor<B, 3>) -> Tensor<B, 3> {
+pub(crate) fn act<B: Backend>(a: Act, x: Tensor<B, 3>) -> Tensor<B, 3> {
     match a {
         Act::Gelu => gelu(x),
         Act::Relu => relu(x),

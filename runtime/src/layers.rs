@@ -161,6 +161,25 @@ impl<B: Backend> Attention<B> {
     /// # Shapes
     /// `[b, s, width]` -> `[b, s, width]`
     pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 3, Bool>) -> Tensor<B, 3> {
+        self.forward_cached(x, mask, 0, None).0
+    }
+
+    /// Attention of `s` new positions, the first at position `start` of its domain, over
+    /// the `past` keys and values (of positions `0..start`) and their own. Returns the
+    /// output and the new positions' keys and values (after QK-norm and rotation, before
+    /// grouping), for the cache.
+    ///
+    /// # Shapes
+    /// x `[b, s, width]`, mask `[b, s, start + s]`, past `[b, kv, start, hd]` ×2
+    /// -> `[b, s, width]`, `[b, kv, s, hd]` ×2
+    #[allow(clippy::type_complexity)]
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        mask: Tensor<B, 3, Bool>,
+        start: usize,
+        past: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    ) -> (Tensor<B, 3>, (Tensor<B, 4>, Tensor<B, 4>)) {
         let [b, s, _] = x.dims();
         let (h, kv, hd) = (self.heads, self.kv_heads, self.head_dim);
         let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2); // [b, n, s, hd]
@@ -172,42 +191,53 @@ impl<B: Backend> Attention<B> {
             k = kn.forward(k);
         }
         if self.rope_theta > 0.0 {
-            q = rope(q, self.rope_theta);
-            k = rope(k, self.rope_theta);
+            q = rope(q, self.rope_theta, start);
+            k = rope(k, self.rope_theta, start);
         }
-        // Grouped-query attention: each kv head serves heads / kv_heads query heads.
-        let group = |t: Tensor<B, 4>| {
+        let new = (k.clone(), v.clone());
+        let (k, v) = match past {
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            None => (k, v),
+        };
+        let t = k.dims()[2]; // start + s
+                             // Grouped-query attention: each kv head serves heads / kv_heads query heads.
+        let group = |x: Tensor<B, 4>| {
             if kv == h {
-                t
+                x
             } else {
-                t.unsqueeze_dim::<5>(2)
-                    .expand([b, kv, h / kv, s, hd])
-                    .reshape([b, h, s, hd])
+                x.unsqueeze_dim::<5>(2)
+                    .expand([b, kv, h / kv, t, hd])
+                    .reshape([b, h, t, hd])
             }
         };
         let (k, v) = (group(k), group(v));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f64).sqrt()); // [b, h, s, s]
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f64).sqrt()); // [b, h, s, t]
         let scores = scores.mask_fill(
-            mask.unsqueeze_dim::<4>(1).expand([b, h, s, s]),
+            mask.unsqueeze_dim::<4>(1).expand([b, h, s, t]),
             f32::NEG_INFINITY,
         );
         let out = softmax(scores, 3).matmul(v); // [b, h, s, hd]
-        self.o.forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+        (
+            self.o.forward(out.swap_dims(1, 2).reshape([b, s, h * hd])),
+            new,
+        )
     }
 }
 
 /// Rotary positions, in the half-split ("rotate_half") layout of Llama and GPT-NeoX.
 ///
+/// `start` is the position of the first row.
+///
 /// # Shapes
 /// `[b, h, s, hd]` -> `[b, h, s, hd]`
-pub fn rope<B: Backend>(x: Tensor<B, 4>, theta: f64) -> Tensor<B, 4> {
+pub fn rope<B: Backend>(x: Tensor<B, 4>, theta: f64, start: usize) -> Tensor<B, 4> {
     let [_, _, s, hd] = x.dims();
     let half = hd / 2;
     let device = x.device();
     let inv: Vec<f32> = (0..half)
         .map(|i| (1.0 / theta.powf(2.0 * i as f64 / hd as f64)) as f32)
         .collect();
-    let pos: Vec<f32> = (0..s).map(|p| p as f32).collect();
+    let pos: Vec<f32> = (start..start + s).map(|p| p as f32).collect();
     let angles = Tensor::<B, 1>::from_floats(pos.as_slice(), &device)
         .reshape([s, 1])
         .matmul(Tensor::<B, 1>::from_floats(inv.as_slice(), &device).reshape([1, half])); // [s, half]
@@ -264,22 +294,33 @@ impl<B: Backend> Block<B> {
     /// # Shapes
     /// `[b, s, width]` -> `[b, s, width]`
     pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 3, Bool>) -> Tensor<B, 3> {
+        self.forward_with(x, |a, h| a.forward(h, mask))
+    }
+
+    /// The block with its attention sublayer computed by `attn` (the cached decoder's
+    /// attention, or the plain one).
+    ///
+    /// # Shapes
+    /// `[b, s, width]` -> `[b, s, width]`
+    pub fn forward_with(
+        &self,
+        x: Tensor<B, 3>,
+        attn: impl FnOnce(&Attention<B>, Tensor<B, 3>) -> Tensor<B, 3>,
+    ) -> Tensor<B, 3> {
         match self.placement {
             // post: x = norm(x + f(x))
             1 => {
-                let x = self
-                    .attn_norm
-                    .forward(x.clone() + self.attn.forward(x, mask));
+                let x = self.attn_norm.forward(x.clone() + attn(&self.attn, x));
                 self.mlp_norm.forward(x.clone() + self.mlp.forward(x))
             }
             // res_post (Chameleon's swin norm): x = x + norm(f(x))
             2 => {
-                let x = x.clone() + self.attn_norm.forward(self.attn.forward(x, mask));
+                let x = x.clone() + self.attn_norm.forward(attn(&self.attn, x));
                 x.clone() + self.mlp_norm.forward(self.mlp.forward(x))
             }
             // sandwich: x = x + post(f(pre(x)))
             3 => {
-                let a = self.attn.forward(self.attn_norm.forward(x.clone()), mask);
+                let a = attn(&self.attn, self.attn_norm.forward(x.clone()));
                 let a = self
                     .attn_post_norm
                     .as_ref()
@@ -294,7 +335,7 @@ impl<B: Backend> Block<B> {
             }
             // pre: x = x + f(norm(x))
             _ => {
-                let x = x.clone() + self.attn.forward(self.attn_norm.forward(x), mask);
+                let x = x.clone() + attn(&self.attn, self.attn_norm.forward(x));
                 x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
             }
         }

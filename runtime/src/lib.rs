@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod data;
+pub mod decode;
 pub mod device;
 pub mod diffusion;
 pub mod draws;

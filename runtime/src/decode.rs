@@ -1,0 +1,457 @@
+//! Incremental decoding with a KV cache (docs/semantics.md, "Decoding"). [`Decoder::extend`]
+//! appends positions — a whole prompt, then one token at a time — and computes only them:
+//! every block attends over its cached keys and values plus the new ones. Loops re-run
+//! their segment on the new positions; a block's cache is kept per loop pass, so pass k
+//! of a new token attends to pass k of earlier ones, which makes decoding equal to the full
+//! forward for fixed and sampled loops. An entropy-gated loop is gated per call: on the
+//! new positions' mean entropy (one token's, when decoding), so each token loops as long
+//! as its own prediction is uncertain; an earlier token that stopped sooner is seen at its
+//! last pass. Shifted loops (COCONUT) read earlier positions' states and are refused here.
+
+use crate::batch::{index, Batch};
+use crate::forward::act;
+use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
+use archc::graph::{EdgeKind, NodeKind, Owner};
+use archc::model::{Inject, Projection, Steps};
+use burn::tensor::activation::softmax;
+use burn::tensor::{backend::Backend, ElementConversion, Tensor};
+use petgraph::stable_graph::NodeIndex;
+use std::collections::HashMap;
+
+type Kv<B> = (Tensor<B, 4>, Tensor<B, 4>);
+
+/// What one [`Decoder::extend`] computed.
+pub struct Step<B: Backend> {
+    /// Each head's output over its new positions, `[b, n_new, out]`.
+    pub heads: HashMap<String, Tensor<B, 3>>,
+    /// Passes each loop made.
+    pub loop_steps: HashMap<String, usize>,
+}
+
+pub struct Decoder<'a, B: Backend> {
+    model: &'a ArchModel<B>,
+    plan: &'a Plan,
+    /// Every position so far: (stem, length) segments.
+    pub layout: Vec<(String, usize)>,
+    batch: usize,
+    /// Per block node and loop pass: keys and values of every earlier position.
+    cache: HashMap<(NodeIndex, usize), Kv<B>>,
+}
+
+impl<'a, B: Backend> Decoder<'a, B> {
+    /// A decoder with nothing seen yet. Refuses models with shifted loops.
+    pub fn new(model: &'a ArchModel<B>, plan: &'a Plan, batch: usize) -> Result<Self, Unsupported> {
+        if let Some(l) = plan.loops.iter().find(|l| l.shift > 0) {
+            return Err(Unsupported(format!(
+                "loop `{}` is shifted (each position reads the one before it), which the cached decoder does not do",
+                plan.graph.graph[l.node].path
+            )));
+        }
+        Ok(Decoder {
+            model,
+            plan,
+            layout: Vec::new(),
+            batch,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// Appends `new`'s positions (its layout after the current one; a segment of the same
+    /// stem as the last one continues it) and computes them.
+    pub fn extend(&mut self, new: &Batch<B>) -> Result<Step<B>, Unsupported> {
+        let old_len: usize = self.layout.iter().map(|s| s.1).sum();
+        let mut full = self.layout.clone();
+        for (stem, n) in &new.layout {
+            match full.last_mut() {
+                Some((s, len)) if s == stem => *len += n,
+                _ => full.push((stem.clone(), *n)),
+            }
+        }
+        let view = Batch::<B>::new(full.clone());
+        let mut run = Run {
+            model: self.model,
+            plan: self.plan,
+            new,
+            view,
+            old_len,
+            b: self.batch,
+            values: HashMap::new(),
+            heads: HashMap::new(),
+            cache: &self.cache,
+            pending: HashMap::new(),
+            pass: 0,
+        };
+        let mut loop_steps = HashMap::new();
+        for &n in &self.plan.order {
+            run.node(n)?;
+            for l in self.plan.loops.iter().filter(|l| l.source == n) {
+                let steps = run.repeat(l)?;
+                loop_steps.insert(self.plan.graph.graph[l.node].path.clone(), steps);
+            }
+        }
+        let (heads, pending) = (run.heads, run.pending);
+        self.commit(pending);
+        self.layout = full;
+        Ok(Step { heads, loop_steps })
+    }
+
+    /// Appends the new positions' keys and values: pass k gets the new positions' pass
+    /// min(k, last) values; a pass seen for the first time starts from the pass before it.
+    fn commit(&mut self, pending: HashMap<(NodeIndex, usize), Kv<B>>) {
+        let mut last: HashMap<NodeIndex, usize> = HashMap::new();
+        for (n, p) in pending.keys() {
+            let e = last.entry(*n).or_insert(0);
+            *e = (*e).max(*p);
+        }
+        for (&n, &top) in &last {
+            let known = (0..)
+                .take_while(|k| self.cache.contains_key(&(n, *k)))
+                .count();
+            let mut prev: Option<Kv<B>> = None;
+            for k in 0..known.max(top + 1) {
+                let past = self.cache.remove(&(n, k)).or_else(|| prev.clone());
+                let (nk, nv) = pending[&(n, k.min(top))].clone();
+                let joined = match past.clone() {
+                    Some((pk, pv)) => (Tensor::cat(vec![pk, nk], 2), Tensor::cat(vec![pv, nv], 2)),
+                    None => (nk, nv),
+                };
+                prev = past;
+                self.cache.insert((n, k), joined);
+            }
+        }
+    }
+}
+
+struct Run<'a, 'c, B: Backend> {
+    model: &'a ArchModel<B>,
+    plan: &'a Plan,
+    new: &'c Batch<B>,
+    /// The whole layout (old and new positions), for masks and domains.
+    view: Batch<B>,
+    old_len: usize,
+    b: usize,
+    /// Each node's value over the new positions of its domain.
+    values: HashMap<NodeIndex, Tensor<B, 3>>,
+    heads: HashMap<String, Tensor<B, 3>>,
+    cache: &'c HashMap<(NodeIndex, usize), Kv<B>>,
+    pending: HashMap<(NodeIndex, usize), Kv<B>>,
+    pass: usize,
+}
+
+impl<B: Backend> Run<'_, '_, B> {
+    /// (new positions of a domain as sequence positions, how many old ones it has).
+    fn domain(&self, rows: &str) -> (Vec<usize>, usize) {
+        let all = self.view.positions(rows);
+        let old = all.iter().filter(|&&p| p < self.old_len).count();
+        (all[old..].to_vec(), old)
+    }
+
+    fn read(&self, src: NodeIndex, rows: &str) -> Result<Tensor<B, 3>, Unsupported> {
+        let g = &self.plan.graph;
+        let v = self
+            .values
+            .get(&src)
+            .cloned()
+            .ok_or_else(|| Unsupported(format!("`{}` has no value yet", g.graph[src].path)))?;
+        let from = g.graph[src].rows.as_str();
+        if from == rows {
+            return Ok(v);
+        }
+        if from == "S" {
+            let (all, _) = self.domain("S");
+            let (want, _) = self.domain(rows);
+            let idx: Vec<usize> = want
+                .iter()
+                .filter_map(|p| all.iter().position(|q| q == p))
+                .collect();
+            let device = v.device();
+            return Ok(v.select(1, index::<B>(&idx, &device)));
+        }
+        Err(Unsupported(format!(
+            "`{}` holds `{from}` positions, but `{rows}` are read",
+            g.graph[src].path
+        )))
+    }
+
+    fn input(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
+        let g = &self.plan.graph;
+        let (src, _) = g
+            .data_inputs(n)
+            .first()
+            .copied()
+            .ok_or_else(|| Unsupported(format!("`{}` has no input", g.graph[n].path)))?;
+        self.read(src, &g.graph[n].rows)
+    }
+
+    fn node(&mut self, n: NodeIndex) -> Result<(), Unsupported> {
+        let g = &self.plan.graph;
+        let node = &g.graph[n];
+        let m = &self.model.nodes[self.plan.slot[&n]];
+        let out = match &node.kind {
+            NodeKind::Input { modality, stem } => match stem {
+                archc::model::StemKind::Features { .. } => match self.new.features.get(modality) {
+                    Some(f) => f.clone(),
+                    None => return Ok(()),
+                },
+                _ => return Ok(()),
+            },
+            NodeKind::Embedding(_) => {
+                let (src, _) = g.data_inputs(n)[0];
+                let NodeKind::Input { modality, .. } = &g.graph[src].kind else {
+                    return Err(Unsupported(format!(
+                        "`{}` reads something other than ids",
+                        node.path
+                    )));
+                };
+                let Some(ids) = self.new.ids.get(modality) else {
+                    return Ok(()); // no new positions of this stem
+                };
+                let table = m.table.as_ref().expect("an embedding has a table").val();
+                let [b, s] = ids.dims();
+                let d = table.dims()[1];
+                table
+                    .select(0, ids.clone().reshape([b * s]))
+                    .reshape([b, s, d]) // [b, s, d]
+            }
+            NodeKind::Positions { .. } => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                let x = self.input(n)?;
+                let [b, s, d] = x.dims();
+                let (_, start) = self.domain(&node.rows);
+                let table = m.table.as_ref().expect("positions have a table").val();
+                if start + s > table.dims()[0] {
+                    return Err(Unsupported(format!(
+                        "{} positions are more than `{}` has ({})",
+                        start + s,
+                        node.path,
+                        table.dims()[0]
+                    )));
+                }
+                x + table.narrow(0, start, s).unsqueeze::<3>().expand([b, s, d])
+            }
+            NodeKind::Adapter { mlp, .. } | NodeKind::Mlp { mlp, .. } => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                let mut x = self.input(n)?;
+                for (i, l) in m.linears.iter().enumerate() {
+                    x = l.forward(x);
+                    if i + 1 < m.linears.len() {
+                        x = act(mlp.act, x);
+                    }
+                }
+                x
+            }
+            NodeKind::Merge { .. } => self.merge(n)?,
+            NodeKind::Alias => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                self.input(n)?
+            }
+            NodeKind::Block(_) => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                let x = self.input(n)?;
+                let (new_pos, start) = self.domain(&node.rows);
+                if new_pos.is_empty() {
+                    return Ok(());
+                }
+                let device = x.device();
+                let full = self.view.mask_for(g, &node.rows, self.b, &device); // [b, t, t]
+                let t = full.dims()[1];
+                let mask = full.narrow(1, start, t - start); // [b, s, t]
+                let past = (0..=self.pass)
+                    .rev()
+                    .find_map(|k| self.cache.get(&(n, k)))
+                    .cloned();
+                let block = m.block.as_ref().expect("a block module");
+                let mut kv = None;
+                let y = block.forward_with(x, |a, h| {
+                    let (o, new) = a.forward_cached(h, mask, start, past);
+                    kv = Some(new);
+                    o
+                });
+                if let Some(kv) = kv {
+                    self.pending.insert((n, self.pass), kv);
+                }
+                y
+            }
+            NodeKind::Norm(_) => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                m.norm
+                    .as_ref()
+                    .expect("a norm module")
+                    .forward(self.input(n)?)
+            }
+            NodeKind::Linear { .. } => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                m.linears[0].forward(self.input(n)?)
+            }
+            NodeKind::Projection { projection, .. } => {
+                if !self.has_input(n) {
+                    return Ok(());
+                }
+                let x = self.input(n)?;
+                let y = match projection {
+                    Projection::Tied { .. } => {
+                        let emb = g
+                            .graph
+                            .edges_directed(n, petgraph::Direction::Outgoing)
+                            .find(|e| e.weight().kind == EdgeKind::Tied)
+                            .map(|e| petgraph::visit::EdgeRef::target(&e))
+                            .ok_or_else(|| {
+                                Unsupported(format!("`{}` is tied to nothing", node.path))
+                            })?;
+                        let table = self.model.nodes[self.plan.slot[&emb]]
+                            .table
+                            .as_ref()
+                            .expect("an embedding")
+                            .val(); // [vocab, d]
+                        x.matmul(table.transpose().unsqueeze::<3>()) // [b, n, vocab]
+                    }
+                    Projection::Mlp { act: a, .. } => {
+                        m.linears[1].forward(act(*a, m.linears[0].forward(x)))
+                    }
+                    Projection::Linear { .. } => m.linears[0].forward(x),
+                    Projection::None => x,
+                };
+                if let Owner::Head(h) = &node.owner {
+                    self.heads.insert(h.clone(), y.clone());
+                }
+                y
+            }
+            NodeKind::Objective { .. } => {
+                if let Owner::Head(h) = &node.owner {
+                    if !self.heads.contains_key(h) && self.has_input(n) {
+                        let x = self.input(n)?;
+                        self.heads.insert(h.clone(), x);
+                    }
+                }
+                return Ok(());
+            }
+            NodeKind::Loop { .. } => return Ok(()),
+        };
+        self.values.insert(n, out);
+        Ok(())
+    }
+
+    /// Whether `n`'s input has new positions this call.
+    fn has_input(&self, n: NodeIndex) -> bool {
+        let g = &self.plan.graph;
+        g.data_inputs(n).first().is_some_and(|(src, _)| {
+            self.values.contains_key(src) && !self.domain(&g.graph[n].rows).0.is_empty()
+        })
+    }
+
+    /// The trunk's input over the new positions: each stem's new rows at its new segments.
+    fn merge(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
+        let g = &self.plan.graph;
+        let mut by_stem: HashMap<String, (Tensor<B, 3>, usize)> = HashMap::new();
+        for (src, _) in g.data_inputs(n) {
+            let Owner::Stem(stem) = &g.graph[src].owner else {
+                return Err(Unsupported(format!(
+                    "the trunk reads `{}`, which is not a stem",
+                    g.graph[src].path
+                )));
+            };
+            if self.values.contains_key(&src) {
+                by_stem.insert(stem.clone(), (self.read(src, &g.graph[src].rows)?, 0));
+            }
+        }
+        let mut parts = Vec::new();
+        for (stem, len) in &self.new.layout {
+            let (v, used) = by_stem.get_mut(stem).ok_or_else(|| {
+                Unsupported(format!(
+                    "the new positions have `{stem}` segments, but the trunk does not read that stem"
+                ))
+            })?;
+            parts.push(v.clone().narrow(1, *used, *len));
+            *used += len;
+        }
+        Ok(Tensor::cat(parts, 1))
+    }
+
+    fn repeat(&mut self, l: &LoopPlan) -> Result<usize, Unsupported> {
+        let g = &self.plan.graph;
+        let Some(original) = self.values.get(&l.target).cloned() else {
+            return Ok(1); // no new positions in the loop's domain
+        };
+        let passes = match &l.steps {
+            Steps::Fixed { n } => *n as usize,
+            Steps::Sampled { mean, .. } => *mean as usize,
+            Steps::Entropy { max, .. } => *max as usize,
+        };
+        let mut done = 1;
+        while done < passes {
+            if let Steps::Entropy {
+                head, threshold, ..
+            } = &l.steps
+            {
+                if !self.gate_open(head, *threshold)? {
+                    break;
+                }
+            }
+            let state = self.read(l.source, &g.graph[l.target].rows)?;
+            let injected = match l.inject {
+                Inject::Add => original.clone() + state,
+                Inject::Replace => state,
+                Inject::ConcatLinear => {
+                    let adapter = &self.model.nodes[self.plan.slot[&l.node]].linears[0];
+                    adapter.forward(Tensor::cat(vec![state, original.clone()], 2))
+                }
+            };
+            self.values.insert(l.target, injected);
+            self.pass += 1;
+            for &n in &l.segment {
+                self.node(n)?;
+            }
+            done += 1;
+        }
+        self.pass = 0;
+        Ok(done)
+    }
+
+    /// Whether the gate head's mean next-token entropy over the new positions is above
+    /// the threshold.
+    fn gate_open(&mut self, head: &str, threshold: f64) -> Result<bool, Unsupported> {
+        let g = &self.plan.graph;
+        let chain: Vec<NodeIndex> = self
+            .plan
+            .order
+            .iter()
+            .copied()
+            .filter(|n| g.graph[*n].owner == Owner::Head(head.to_string()))
+            .filter(|n| !matches!(g.graph[*n].kind, NodeKind::Objective { .. }))
+            .collect();
+        // The head's own blocks run at pass 0 of their caches: their keys and values are
+        // replaced by the final pass's when the head runs again after the loop.
+        let pass = self.pass;
+        self.pass = 0;
+        let pending = self.pending.clone();
+        for &n in &chain {
+            self.node(n)?;
+        }
+        self.pending = pending;
+        self.pass = pass;
+        let Some(logits) = self.heads.get(head).cloned() else {
+            return Ok(false); // the gate head has no new positions
+        };
+        let p = softmax(logits, 2);
+        let entropy = p
+            .clone()
+            .mul(p.clamp_min(1e-30).log())
+            .sum_dim(2)
+            .neg()
+            .mean();
+        let h: f32 = entropy.into_scalar().elem();
+        Ok(f64::from(h) > threshold)
+    }
+}
