@@ -7,6 +7,7 @@ mod metrics;
 mod plot;
 mod render;
 mod run;
+mod sample;
 mod summary;
 mod train;
 
@@ -82,6 +83,8 @@ enum Command {
     /// Train a model on the built-in task or a data file: progress, per-step metrics,
     /// checkpoints (resumable), a loss curve. Exit 3 if a loss becomes NaN or infinite.
     Train(train::TrainArgs),
+    /// Generate from a checkpoint with a KV cache; loops report their passes per token.
+    Sample(sample::SampleArgs),
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -167,6 +170,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Diff(args) => diff::diff(&args),
         Command::Run(args) => run::run(&args),
         Command::Train(args) => train::train(&args),
+        Command::Sample(args) => sample::sample(&args),
     }
 }
 

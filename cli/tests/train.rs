@@ -136,7 +136,10 @@ fn a_killed_run_resumes_exactly() {
         .parse()
         .unwrap();
     // The first checkpoint is at step 5 of 60: the run is killed well before its end.
-    assert!(!status.success() && cut < 60, "the run ended before it was killed");
+    assert!(
+        !status.success() && cut < 60,
+        "the run ended before it was killed"
+    );
 
     let mut a = train_args(killed.to_str().unwrap(), "60");
     a.insert(1, &m);
@@ -288,4 +291,110 @@ fn a_nan_loss_stops_the_run_naming_step_and_head() {
     let e = stderr(&o);
     assert!(e.contains("step 2: the loss of head `lm` is NaN"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `archc sample` continues the built-in task's prompt from a checkpoint with the KV cache,
+/// checks the answer it gives, reports loop passes per token for a looped model, and
+/// refuses another model's checkpoint and a shifted loop it cannot decode.
+#[test]
+fn sample_answers_the_task_prompt_and_reports_loop_passes() {
+    let dir = tmp("sample");
+    let d = dir.to_str().unwrap();
+    let o = archc(&["train", &model("gpt2-tiny.arch"), "--steps", "5", "-o", d]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = archc(&[
+        "sample",
+        &model("gpt2-tiny.arch"),
+        "--checkpoint",
+        d,
+        "--temperature",
+        "0",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("prompt: e") && out.contains(" ? e") && out.contains("answer: "),
+        "{out}"
+    );
+    // Greedy sampling is deterministic.
+    let again = archc(&[
+        "sample",
+        &model("gpt2-tiny.arch"),
+        "--checkpoint",
+        d,
+        "--temperature",
+        "0",
+    ]);
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("tokens/s"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&out), strip(&String::from_utf8_lossy(&again.stdout)));
+
+    let looped = tmp("sample-loop");
+    let l = looped.to_str().unwrap();
+    let m = model("latent-loop.arch");
+    let o = archc(&["train", &m, "--smoke", "--steps", "3", "-o", l]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = archc(&[
+        "sample",
+        &m,
+        "--smoke",
+        "--checkpoint",
+        l,
+        "--prompt-ids",
+        "5 1 6",
+        "--max-tokens",
+        "4",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("loop passes per token"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // Untrained, every prediction is far more uncertain than the 2-nat threshold: each of
+    // the 4 tokens loops the smoke scale's max_loops = 2 times.
+    let per: Vec<&str> = line
+        .split("): ")
+        .nth(1)
+        .unwrap()
+        .split("  (")
+        .next()
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(per.len(), 4, "{line}");
+    assert!(per.iter().all(|t| t.ends_with(":2")), "{line}");
+
+    let o = archc(&[
+        "sample",
+        &model("llama2-7b.arch"),
+        "--smoke",
+        "--checkpoint",
+        d,
+    ]);
+    assert!(
+        code(&o) == 2 && stderr(&o).contains("another architecture"),
+        "{}",
+        stderr(&o)
+    );
+    let o = archc(&[
+        "sample",
+        &m,
+        "--smoke",
+        "--checkpoint",
+        l,
+        "--prompt-ids",
+        "5 999",
+    ]);
+    assert!(
+        code(&o) == 2 && stderr(&o).contains("`999` is not an id below 256"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&looped);
 }
