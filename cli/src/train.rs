@@ -149,9 +149,8 @@ impl TrainArgs {
     }
 
     fn check(&self) -> Result<(), String> {
-        let bad = |what: &str| Err(format!("{what}"));
         if self.steps == 0 || self.batch == 0 || self.accum == 0 || self.seq == Some(0) {
-            return bad("--steps, --batch, --accum and --seq must be at least 1");
+            return Err("--steps, --batch, --accum and --seq must be at least 1".into());
         }
         for (name, v) in [("--lr", self.lr), ("--eps", self.eps)] {
             if !(v.is_finite() && v > 0.0) {
@@ -489,7 +488,7 @@ impl Progress {
                 bar.set_message(msg);
             }
             None => {
-                if r.step % self.every == 0 || r.step == steps || r.step == from + 1 {
+                if r.step.is_multiple_of(self.every) || r.step == steps || r.step == from + 1 {
                     let done = (r.step - from) as f64;
                     let eta = elapsed / done.max(1.0) * (steps - r.step) as f64;
                     eprintln!(

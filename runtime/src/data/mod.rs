@@ -186,6 +186,29 @@ fn bin_width(rest: &str) -> (&str, text::Width) {
     }
 }
 
+/// The built-in task's name for a text id (docs/data.md): `→`, `?`, `=`, `<end>`, `e7`
+/// (entity 7), `k3` (3 hops). `entities` is N, which a text of 3N + 6 tokens has.
+pub fn synthetic_token_name(id: i64, entities: usize) -> String {
+    use multihop::{ANSWER, ARROW, END, QUERY, SPECIALS};
+    let n = entities as i64;
+    let first = SPECIALS as i64;
+    match id {
+        ARROW => "→".into(),
+        QUERY => "?".into(),
+        ANSWER => "=".into(),
+        END => "<end>".into(),
+        0 => "<pad>".into(),
+        i if (first..first + n).contains(&i) => format!("e{}", i - first),
+        i if i >= first + n => format!("k{}", i - first - n + 1),
+        i => format!("#{i}"),
+    }
+}
+
+/// The built-in task's end-of-text id.
+pub const SYNTHETIC_END: i64 = multihop::END;
+/// The built-in task's answer marker: the answer is the id after it.
+pub const SYNTHETIC_ANSWER: i64 = multihop::ANSWER;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -246,26 +269,3 @@ pub(crate) mod tests {
         assert_eq!(b.stem_len("image"), 8);
     }
 }
-
-/// The built-in task's name for a text id (docs/data.md): `→`, `?`, `=`, `<end>`, `e7`
-/// (entity 7), `k3` (3 hops). `entities` is N, which a text of 3N + 6 tokens has.
-pub fn synthetic_token_name(id: i64, entities: usize) -> String {
-    use multihop::{ANSWER, ARROW, END, QUERY, SPECIALS};
-    let n = entities as i64;
-    let first = SPECIALS as i64;
-    match id {
-        ARROW => "→".into(),
-        QUERY => "?".into(),
-        ANSWER => "=".into(),
-        END => "<end>".into(),
-        0 => "<pad>".into(),
-        i if (first..first + n).contains(&i) => format!("e{}", i - first),
-        i if i >= first + n => format!("k{}", i - first - n + 1),
-        i => format!("#{i}"),
-    }
-}
-
-/// The built-in task's end-of-text id.
-pub const SYNTHETIC_END: i64 = multihop::END;
-/// The built-in task's answer marker: the answer is the id after it.
-pub const SYNTHETIC_ANSWER: i64 = multihop::ANSWER;
