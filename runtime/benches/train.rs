@@ -24,8 +24,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/gpt2-tiny.arch")).unwrap();
-    let g = archc::check_source(&src, &archc::CheckOptions::default()).graph.unwrap();
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/gpt2-tiny.arch"
+    ))
+    .unwrap();
+    let g = archc::check_source(&src, &archc::CheckOptions::default())
+        .graph
+        .unwrap();
     let device = Default::default();
     println!("GPT-2-tiny (124,672 parameters), CPU (ndarray), batch 8, median of {ROUNDS} rounds of {STEPS} steps");
     println!("| data | tokens/step | train step tokens/s | fwd+bwd tokens/s | train / fwd+bwd |");

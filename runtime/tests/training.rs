@@ -217,3 +217,97 @@ fn a_saved_optimizer_resumes_bit_for_bit() {
     assert_eq!(a.model.save(&a.plan), b.model.save(&b.plan));
     assert_eq!(a.opt.save(), b.opt.save());
 }
+
+/// Every kind of head learns the built-in task: on a small model with text, VQ codes and
+/// masked image features, the next-token, VQ, shifted masked-regression and diffusion
+/// losses each fall over 200 steps, the mean of the last 10 steps below 0.8 × the first
+/// 10's (measured: gen 4.22 -> 2.81, lm 3.27 -> 1.25, diffusion 0.99 -> 0.40, masked
+/// regression 1.08 -> 0.74).
+#[test]
+fn every_objective_learns_the_built_in_task() {
+    let src = "param d = 32
+block b(width = d) {
+  width:     width
+  norm:      layernorm(bias = true)
+  attention: attention(heads = 2)
+  mlp:       gelu(hidden = 64, bias = true)
+}
+stem image: features(dim = 16, rows = 8) {
+  adapter: mlp(layers = 1, hidden = d, out = d, act = gelu)
+  blocks:  b x 1
+}
+stem vq: codes(codebook = 64, rows = 8) {
+  embed: embedding(dim = d)
+}
+stem text: tokens(vocab = 32, max_len = 64) {
+  embed:     embedding(dim = d)
+  positions: learned(max_len = 64)
+}
+trunk {
+  from:   [image, vq, text]
+  blocks: b x 2
+}
+head lm: text(target = text) {
+  blocks:    b x 1
+  objective: next_token
+}
+head gen: codes(target = vq) {
+  blocks:    b x 1
+  objective: vq_ce
+}
+head rec: features(target = image) {
+  blocks:    b x 1
+  objective: masked_regression(shift = 1, loss = mse)
+}
+head pix: diffusion(target = image) {
+  blocks:    b x 1
+  objective: diffusion(layers = 2, width = 32, steps = 100)
+}
+mask image: bidirectional()
+mask image: mask_tokens(rate = 0.3..0.7)
+";
+    let c = archc::check_source(src, &archc::CheckOptions::default());
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let g = c.graph.unwrap();
+    let device = Default::default();
+    let (model, plan) = archc_runtime::model::graph_to_model_seeded::<B>(&g, &device, 1).unwrap();
+    let config = TrainConfig {
+        steps: 200,
+        accum: 1,
+        adamw: AdamWConfig::default(),
+        min_lr: 1e-4,
+        warmup: 8,
+        clip: 1.0,
+    };
+    let mut t = Trainer::new(model, plan, config, 1, device).unwrap();
+    let spec = archc_runtime::train::data_spec(&g, 8, None);
+    let mut data = archc_runtime::data::open("synthetic:entities=8,hops=2", &spec).unwrap();
+    let mut curves: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for _ in 0..200 {
+        let r = t.step(data.as_mut()).unwrap();
+        for (h, l) in r.losses {
+            curves.entry(h).or_default().push(l);
+        }
+        assert!(r.drawn.rates["image"] >= 0.3 && r.drawn.rates["image"] <= 0.7);
+    }
+    assert_eq!(
+        curves.keys().collect::<Vec<_>>(),
+        ["gen", "lm", "pix", "rec"]
+    );
+    let mut report = Vec::new();
+    for (h, c) in &curves {
+        let first = c[..10].iter().sum::<f64>() / 10.0;
+        let last = c[190..].iter().sum::<f64>() / 10.0;
+        report.push(format!("{h}: {first:.4} -> {last:.4}"));
+    }
+    eprintln!("{}", report.join(", "));
+    for (h, c) in &curves {
+        let first = c[..10].iter().sum::<f64>() / 10.0;
+        let last = c[190..].iter().sum::<f64>() / 10.0;
+        assert!(
+            last < 0.8 * first,
+            "{h} did not learn: {}",
+            report.join(", ")
+        );
+    }
+}
