@@ -10,14 +10,13 @@ use crate::params::visit_params;
 use crate::rng::Rng;
 use crate::weights::{Saver, WeightError, Weights};
 use archc::analyze::token_dim;
-use archc::graph::{ArchGraph, EdgeKind, NodeKind};
-use archc::model::{Inject, MlpStack, Objective, ObjectiveKind, Projection, Region, Steps};
+pub use archc::graph::LoopPlan;
+use archc::graph::{graph_to_plan, ArchGraph, NodeKind};
+use archc::model::{Inject, MlpStack, Objective, ObjectiveKind, Projection};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
-use petgraph::algo::toposort;
 use petgraph::stable_graph::NodeIndex;
-use petgraph::visit::EdgeFiltered;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,20 +74,6 @@ pub struct Plan {
     pub mask_points: HashMap<NodeIndex, String>,
 }
 
-/// A loop: after `source` is computed, `target` is replaced (per `inject`) and the
-/// `segment` (the nodes after `target` up to `source`, in order) runs again.
-#[derive(Clone, Debug)]
-pub struct LoopPlan {
-    pub node: NodeIndex,
-    pub source: NodeIndex,
-    pub target: NodeIndex,
-    pub segment: Vec<NodeIndex>,
-    pub steps: Steps,
-    pub inject: Inject,
-    /// Position t receives the source's value at t - shift (COCONUT: 1).
-    pub shift: usize,
-}
-
 fn mlp_stack<B: Backend>(
     init: &mut Rng,
     input: u64,
@@ -125,10 +110,8 @@ pub fn graph_to_model_seeded<B: Backend>(
 ) -> Result<(ArchModel<B>, Plan), Unsupported> {
     let mut init = Rng::new(seed);
     let init = &mut init;
-    let data = EdgeFiltered::from_fn(&g.graph, |e| {
-        matches!(e.weight().kind, EdgeKind::Data { .. })
-    });
-    let order = toposort(&data, None).map_err(|_| Unsupported("the graph has a cycle".into()))?;
+    let exec = graph_to_plan(g).ok_or_else(|| Unsupported("the graph has a cycle".into()))?;
+    let order = exec.order;
     let mut nodes = Vec::new();
     let mut slot = HashMap::new();
     for &n in &order {
@@ -210,24 +193,13 @@ pub fn graph_to_model_seeded<B: Backend>(
         slot.insert(n, nodes.len());
         nodes.push(m);
     }
-    let loops = loop_plans(g, &order);
+    let loops = exec.loops;
     // Mask tokens: on the last layer of the stem before its blocks.
     let mut mask_points = HashMap::new();
-    for m in g
-        .masks
-        .iter()
-        .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
-    {
-        let stem = archc::graph::Owner::Stem(m.modality.clone());
-        let point =
-            order.iter().rev().copied().find(|n| {
-                g.graph[*n].owner == stem && !matches!(g.graph[*n].kind, NodeKind::Block(_))
-            });
-        if let Some(p) = point {
-            nodes[slot[&p]].mask_token =
-                Some(init.normal_tensor([g.graph[p].width as usize], 0.02, device));
-            mask_points.insert(p, m.modality.clone());
-        }
+    for (p, modality) in exec.mask_points {
+        nodes[slot[&p]].mask_token =
+            Some(init.normal_tensor([g.graph[p].width as usize], 0.02, device));
+        mask_points.insert(p, modality);
     }
     Ok((
         ArchModel { nodes },
@@ -239,58 +211,6 @@ pub fn graph_to_model_seeded<B: Backend>(
             mask_points,
         },
     ))
-}
-
-fn loop_plans(g: &ArchGraph, order: &[NodeIndex]) -> Vec<LoopPlan> {
-    use petgraph::visit::{Dfs, Reversed, Walker};
-    let data = EdgeFiltered::from_fn(&g.graph, |e| {
-        matches!(e.weight().kind, EdgeKind::Data { .. })
-    });
-    let mut out = Vec::new();
-    for &n in order {
-        let NodeKind::Loop {
-            steps,
-            inject,
-            shift,
-            ..
-        } = &g.graph[n].kind
-        else {
-            continue;
-        };
-        let Some(&(source, _)) = g.data_inputs(n).first() else {
-            continue;
-        };
-        let Some(target) = g
-            .graph
-            .edges_directed(n, petgraph::Direction::Outgoing)
-            .find(|e| matches!(e.weight().kind, EdgeKind::Loop { .. }))
-            .map(|e| petgraph::visit::EdgeRef::target(&e))
-        else {
-            continue;
-        };
-        let after: std::collections::HashSet<NodeIndex> = Dfs::new(&data, target)
-            .iter(&data)
-            .filter(|x| *x != target)
-            .collect();
-        let before: std::collections::HashSet<NodeIndex> = Dfs::new(Reversed(&data), source)
-            .iter(Reversed(&data))
-            .collect();
-        let segment = order
-            .iter()
-            .copied()
-            .filter(|x| after.contains(x) && before.contains(x))
-            .collect();
-        out.push(LoopPlan {
-            node: n,
-            source,
-            target,
-            segment,
-            steps: steps.clone(),
-            inject: *inject,
-            shift: *shift as usize,
-        });
-    }
-    out
 }
 
 /// A causal mask: true above the diagonal (a position may not see later ones).

@@ -4,6 +4,7 @@
 //! the node whose output they name.
 
 mod build;
+mod plan;
 mod ports;
 mod widths;
 
@@ -13,6 +14,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::{Deserialize, Serialize};
 
 pub use build::model_to_graph;
+pub use plan::{graph_to_plan, ExecPlan, LoopPlan};
 
 /// Which top-level item a node belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
