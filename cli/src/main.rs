@@ -3,6 +3,7 @@
 
 mod build;
 mod diff;
+mod gen;
 mod metrics;
 mod plot;
 mod render;
@@ -85,6 +86,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Generate from a checkpoint with a KV cache; loops report their passes per token.
     Sample(sample::SampleArgs),
+    /// Generate standalone code for the model: `archc gen torch FILE -o DIR`.
+    Gen(gen::GenArgs),
+    /// Write training data for a model as a safetensors shard (docs/data.md).
+    Data(gen::DataArgs),
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -171,6 +176,8 @@ fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Train(args) => train::train(&args),
         Command::Sample(args) => sample::sample(&args),
+        Command::Gen(args) => gen::gen(&args),
+        Command::Data(args) => gen::export(&args),
     }
 }
 

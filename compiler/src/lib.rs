@@ -15,6 +15,7 @@ pub mod draw;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+pub mod gen;
 pub mod graph;
 pub mod ir;
 pub mod model;

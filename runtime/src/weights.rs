@@ -219,6 +219,25 @@ impl Saver {
 
     /// The safetensors file (tensors sorted by name, so the bytes are deterministic).
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_with(&[], &[])
+    }
+
+    /// The file with i64 tensors besides the f32 ones, and metadata entries.
+    pub fn to_bytes_with(
+        &self,
+        ints: &[(String, Vec<usize>, Vec<i64>)],
+        metadata: &[(&str, String)],
+    ) -> Vec<u8> {
+        let ints: Vec<(String, Vec<usize>, Vec<u8>)> = ints
+            .iter()
+            .map(|(n, s, d)| {
+                (
+                    n.clone(),
+                    s.clone(),
+                    d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
@@ -230,7 +249,7 @@ impl Saver {
                 )
             })
             .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        let mut views: Vec<(String, safetensors::tensor::TensorView)> = bytes
             .iter()
             .map(|(n, s, d)| {
                 (
@@ -240,6 +259,19 @@ impl Saver {
                 )
             })
             .collect();
-        safetensors::serialize(views, None).expect("f32 tensors serialise")
+        for (n, s, d) in &ints {
+            views.push((
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::I64, s.clone(), d)
+                    .expect("shape and data agree"),
+            ));
+        }
+        let meta = (!metadata.is_empty()).then(|| {
+            metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>()
+        });
+        safetensors::serialize(views, meta).expect("tensors serialise")
     }
 }
