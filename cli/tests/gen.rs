@@ -237,3 +237,112 @@ layer train: b { from: trunk.out }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn archc(args: &[&str], dir: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_archc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "archc {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The generated train.py trains 5 steps on the built-in task (written by `archc data`),
+/// one process and two under torchrun with DDP and FSDP2 (gloo, CPU); the weights it writes
+/// load back into the runtime by name (`archc run --weights`).
+#[test]
+fn generated_train_py_trains_and_its_weights_load_back() {
+    let py = python();
+    for model in ["gpt2-tiny.arch", "perfect-vlm-tiny.arch"] {
+        let file = root().join("models").join(model);
+        let f = file.to_str().unwrap();
+        let dir = tmp(&format!("train-{}", model.trim_end_matches(".arch")));
+        archc(&["gen", "torch", f, "-o", "gen"], &dir);
+        archc(
+            &["data", f, "--examples", "32", "-o", "data.safetensors"],
+            &dir,
+        );
+        let o = Command::new(&py)
+            .args([
+                "train.py",
+                "--data",
+                "../data.safetensors",
+                "--steps",
+                "5",
+                "--log-every",
+                "1",
+                "--out",
+                "../out",
+            ])
+            .current_dir(dir.join("gen"))
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{model}: {log}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(log.contains("step 5/5"), "{log}");
+        let run = archc(&["run", f, "--weights", "out/model.safetensors"], &dir);
+        assert!(run.contains("head lm"), "{run}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // Several processes: DDP and FSDP2 on CPU (gloo), through torchrun.
+    let file = root().join("models/perfect-vlm-tiny.arch");
+    let f = file.to_str().unwrap();
+    let dir = tmp("torchrun");
+    archc(&["gen", "torch", f, "-o", "gen"], &dir);
+    archc(
+        &["data", f, "--examples", "32", "-o", "data.safetensors"],
+        &dir,
+    );
+    for parallel in ["ddp", "fsdp"] {
+        let o = Command::new(&py)
+            .args([
+                "-m",
+                "torch.distributed.run",
+                "--nproc-per-node",
+                "2",
+                "train.py",
+                "--data",
+                "../data.safetensors",
+            ])
+            .args([
+                "--steps",
+                "3",
+                "--batch",
+                "4",
+                "--parallel",
+                parallel,
+                "--out",
+                &format!("../{parallel}"),
+            ])
+            .current_dir(dir.join("gen"))
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{parallel}: {log}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(log.contains("step 3/3"), "{parallel}: {log}");
+        let run = archc(
+            &[
+                "run",
+                f,
+                "--weights",
+                &format!("{parallel}/model.safetensors"),
+            ],
+            &dir,
+        );
+        assert!(run.contains("head siglip"), "{run}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
