@@ -25,9 +25,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let src = std::fs::read_to_string(root.join("models/gpt2-tiny.arch")).unwrap();
-    let g = archc::check_source(&src, &archc::CheckOptions::default()).graph.unwrap();
+    let g = archc::check_source(&src, &archc::CheckOptions::default())
+        .graph
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("archc-bench-torch-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("gen")).unwrap();
     for f in archc::gen::graph_to_torch(&g).unwrap() {
@@ -41,9 +46,16 @@ fn main() {
         let arg = format!("synthetic:entities={entities}");
         // The same task as a shard for PyTorch.
         let spec = data_spec(&g, 256, None);
-        let host = data::open(&arg, &spec).unwrap().next_batch(&mut Rng::new(0)).unwrap();
+        let host = data::open(&arg, &spec)
+            .unwrap()
+            .next_batch(&mut Rng::new(0))
+            .unwrap();
         let mut saver = archc_runtime::weights::Saver::default();
-        let ids = vec![("text.ids".to_string(), vec![256, host.stem_len("text")], host.ids["text"].clone())];
+        let ids = vec![(
+            "text.ids".to_string(),
+            vec![256, host.stem_len("text")],
+            host.ids["text"].clone(),
+        )];
         let shard = dir.join(format!("data-{entities}.safetensors"));
         let layout = format!("text:{}", host.stem_len("text"));
         std::fs::write(&shard, saver.to_bytes_with(&ids, &[("layout", layout)])).unwrap();
@@ -82,10 +94,18 @@ fn main() {
                 .output()
                 .expect("python3 with torch");
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            theirs.push(String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().unwrap());
+            theirs.push(
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap(),
+            );
         }
         let (a, b) = (median(ours), median(theirs));
-        println!("| `{arg}` ({tokens} tokens a step) | {a:.0} | {b:.0} | {:.3} |", a / b);
+        println!(
+            "| `{arg}` ({tokens} tokens a step) | {a:.0} | {b:.0} | {:.3} |",
+            a / b
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -93,7 +93,7 @@ impl<B: Backend> Grads<B> {
         let total = self
             .by_name
             .values()
-            .map(|g| g.t.clone().powi_scalar(2).sum())
+            .map(|g| (g.t.clone() * g.t.clone()).sum())
             .reduce(|a, b| a + b);
         match total {
             Some(t) => f64::from(burn::tensor::ElementConversion::elem::<f32>(
@@ -343,7 +343,7 @@ impl<A: AutodiffBackend> ParamVisitor<A> for Update<'_, A::InnerBackend> {
             None => (g.zeros_like(), g.zeros_like()),
         };
         let m = m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1);
-        let v = v.mul_scalar(c.beta2) + g.powi_scalar(2).mul_scalar(1.0 - c.beta2);
+        let v = v.mul_scalar(c.beta2) + (g.clone() * g).mul_scalar(1.0 - c.beta2);
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
         let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(c.eps);
