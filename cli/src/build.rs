@@ -134,7 +134,7 @@ pub fn build(args: &BuildArgs) -> ExitCode {
 }
 
 /// Writes `files` into a fresh directory beside `dir`, then swaps it into place.
-pub(crate) fn write_dir_atomic(dir: &Path, files: &[(&str, String)]) -> std::io::Result<()> {
+fn write_dir_atomic(dir: &Path, files: &[(&str, String)]) -> std::io::Result<()> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

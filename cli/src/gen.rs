@@ -1,5 +1,5 @@
-//! `archc gen torch FILE -o DIR`: the model as a standalone PyTorch project (compiler/src/
-//! gen/). Written into a temporary directory and renamed into place, like `archc build`.
+//! `archc gen torch|rust FILE -o DIR`: the model as a standalone PyTorch project or Rust
+//! crate (compiler/src/gen/). Each file is written beside itself and renamed into place.
 //! `archc data FILE -o SHARD`: the built-in task (or any --data source) written as a
 //! multimodal safetensors shard (docs/data.md), the data the generated train.py reads.
 
@@ -14,6 +14,8 @@ use std::process::ExitCode;
 pub enum Target {
     /// model.py, train.py (DDP / FSDP2 under torchrun), requirements.txt.
     Torch,
+    /// A cargo crate over burn 0.21: the model, weights by name, a forward binary.
+    Rust,
 }
 
 #[derive(clap::Args)]
@@ -41,26 +43,61 @@ pub fn gen(args: &GenArgs) -> ExitCode {
     };
     let files = match args.target {
         Target::Torch => archc::gen::graph_to_torch(&graph),
+        Target::Rust => archc::gen::graph_to_rust(&graph),
     };
     let files = match files {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("gen").join(format!("{}-torch", graph.name)));
-    let owned: Vec<(&str, String)> = files
-        .iter()
-        .map(|f| (f.path.as_str(), f.text.clone()))
-        .collect();
-    if let Err(e) = crate::build::write_dir_atomic(&dir, &owned) {
-        return fail(format!("{}: {e}", dir.display()));
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let t = match args.target {
+            Target::Torch => "torch",
+            Target::Rust => "rust",
+        };
+        PathBuf::from("gen").join(format!("{}-{t}", graph.name))
+    });
+    // Each file written beside itself and renamed over the old one: other files in DIR
+    // (a crate's `target/`, a venv) are left alone.
+    for f in &files {
+        let path = dir.join(&f.path);
+        let tmp = path.with_extension("archc-tmp");
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, &f.text))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return fail(format!("{}: {e}", path.display()));
+        }
     }
     for f in &files {
         println!("wrote {}", dir.join(&f.path).display());
     }
+    if args.target == Target::Rust {
+        rustfmt(&dir, &files);
+    }
     ExitCode::SUCCESS
+}
+
+/// Lays out the generated Rust with the toolchain's rustfmt (the generator writes one
+/// statement a line; rustfmt wraps them), so the crate passes `cargo fmt --check`.
+/// Without rustfmt the files stay as generated, which compile the same.
+fn rustfmt(dir: &std::path::Path, files: &[archc::gen::GenFile]) {
+    let rs: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.path.ends_with(".rs"))
+        .map(|f| dir.join(&f.path))
+        .collect();
+    match std::process::Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .args(&rs)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => eprintln!("warning: rustfmt exited with {s}; the files are as generated"),
+        Err(e) => eprintln!("warning: rustfmt not run ({e}); the files are as generated"),
+    }
 }
 
 #[derive(clap::Args)]

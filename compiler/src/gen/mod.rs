@@ -1,11 +1,14 @@
-//! Code generators: the checked graph as a standalone PyTorch project (`torch.rs`). The
+//! Code generators: the checked graph as a standalone PyTorch project (`torch.rs`) or a
+//! standalone Rust crate over burn (`rust.rs`). The
 //! output is a function of the graph only — the same bytes on every run — and no name or
 //! number of a `.arch` file can reach the output except as an escaped literal or a
 //! checked identifier (`names.rs`).
 
 pub mod names;
+pub mod rust;
 pub mod torch;
 
+pub use rust::graph_to_rust;
 pub use torch::graph_to_torch;
 
 /// One generated file: its path inside the output directory and its text.

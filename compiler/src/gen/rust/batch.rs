@@ -1,0 +1,145 @@
+//! A batch and the attention masks its layout implies (archc's docs/semantics.md, "A batch"
+//! and "Attention masks"). Every sequence of a batch has the same layout: segments, each a
+//! span of one stem's modality. A stem's inputs hold its segments concatenated in layout
+//! order: ids `[b, n]` for tokens and codes, rows `[b, n, dim]` for features.
+
+use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
+use std::collections::HashMap;
+
+/// An attention region beyond causal, for one modality.
+#[derive(Clone, Copy, Debug)]
+pub enum Region {
+    /// Positions in one span see each other.
+    Bidirectional,
+    /// The modality's first `n` positions see each other.
+    Prefix(u64),
+    /// A span's positions form groups of s1², s2², ... positions, each seeing its own
+    /// group and every earlier one (VAR's next-scale prediction).
+    Scales(&'static [u64]),
+}
+
+#[derive(Clone, Debug)]
+pub struct Batch<B: Backend> {
+    /// (stem, length) in sequence order.
+    pub layout: Vec<(String, usize)>,
+    pub ids: HashMap<String, Tensor<B, 2, Int>>,
+    pub features: HashMap<String, Tensor<B, 3>>,
+    /// Per `mask_tokens` modality, `[b, n]`: true where the row is replaced by the mask token.
+    pub masked: HashMap<String, Tensor<B, 2, Bool>>,
+    /// Passes per `sampled` loop (absent: its mean).
+    pub steps: HashMap<String, usize>,
+}
+
+impl<B: Backend> Batch<B> {
+    pub fn new(layout: Vec<(String, usize)>) -> Self {
+        Batch { layout, ids: HashMap::new(), features: HashMap::new(), masked: HashMap::new(), steps: HashMap::new() }
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.ids.values().map(|t| t.dims()[0]).chain(self.features.values().map(|t| t.dims()[0])).next().unwrap_or(0)
+    }
+
+    /// Sequence positions of a domain: every position for `S`, a modality's for `S_m`.
+    pub fn positions(&self, rows: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (stem, len) in &self.layout {
+            if rows == "S" || rows.strip_prefix("S_") == Some(stem.as_str()) {
+                out.extend(at..at + len);
+            }
+            at += len;
+        }
+        out
+    }
+
+    /// The attention mask over the positions of `rows`: true where a position may NOT
+    /// attend. `-> [b, n, n]`
+    pub fn mask(&self, rows: &str, regions: &[(&str, Region)], device: &B::Device) -> Tensor<B, 3, Bool> {
+        let mut tags = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (seg, (stem, len)) in self.layout.iter().enumerate() {
+            for within in 0..*len {
+                let k = seen.entry(stem).or_insert(0);
+                tags.push((stem.as_str(), seg, *k, within));
+                *k += 1;
+            }
+        }
+        let pos = self.positions(rows);
+        let n = pos.len();
+        let mut blocked = vec![false; n * n];
+        for (a, &i) in pos.iter().enumerate() {
+            for (c, &j) in pos.iter().enumerate() {
+                let (mi, si, ki, wi) = tags[i];
+                let (mj, sj, kj, wj) = tags[j];
+                let both_way = mi == mj
+                    && regions.iter().any(|(m, r)| {
+                        *m == mi
+                            && match r {
+                                Region::Bidirectional => si == sj,
+                                Region::Prefix(len) => (ki as u64) < *len && (kj as u64) < *len,
+                                Region::Scales(sides) => {
+                                    si == sj && matches!((scale_of(sides, wi), scale_of(sides, wj)), (Some(a), Some(b)) if b <= a)
+                                }
+                            }
+                    });
+                blocked[a * n + c] = j > i && !both_way;
+            }
+        }
+        let b = self.batch_size();
+        Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [n, n]), device).unsqueeze::<3>().expand([b, n, n])
+    }
+
+    /// A modality's positions of a whole-sequence value: `[b, S, d]` -> `[b, n_m, d]`.
+    pub fn gather(&self, x: Tensor<B, 3>, rows: &str) -> Tensor<B, 3> {
+        let idx: Vec<i64> = self.positions(rows).iter().map(|&i| i as i64).collect();
+        let device = x.device();
+        let n = idx.len();
+        x.select(1, Tensor::from_data(TensorData::new(idx, [n]), &device))
+    }
+
+    /// The trunk's input: each stem's rows at its segments' positions, in layout order.
+    pub fn merge(&self, parts: &[(&str, Tensor<B, 3>)]) -> Result<Tensor<B, 3>, String> {
+        let mut used: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (stem, len) in &self.layout {
+            let Some((_, v)) = parts.iter().find(|(s, _)| s == stem) else {
+                return Err(format!("the batch has `{stem}` segments, but the trunk does not read that stem"));
+            };
+            let at = used.entry(stem).or_insert(0);
+            out.push(v.clone().narrow(1, *at, *len));
+            *at += len;
+        }
+        Ok(Tensor::cat(out, 1))
+    }
+
+    /// The device of the batch's tensors.
+    pub fn device(&self) -> Result<B::Device, String> {
+        self.ids
+            .values()
+            .map(|t| t.device())
+            .chain(self.features.values().map(|t| t.device()))
+            .next()
+            .ok_or_else(|| "the batch holds no inputs".to_string())
+    }
+
+    /// A stem's ids.
+    pub fn ids(&self, stem: &str) -> Result<Tensor<B, 2, Int>, String> {
+        self.ids.get(stem).cloned().ok_or_else(|| format!("no ids given for `{stem}`"))
+    }
+
+    /// A stem's feature rows.
+    pub fn features(&self, stem: &str) -> Result<Tensor<B, 3>, String> {
+        self.features.get(stem).cloned().ok_or_else(|| format!("no features given for `{stem}`"))
+    }
+}
+
+fn scale_of(sides: &[u64], within: usize) -> Option<usize> {
+    let mut end = 0u64;
+    for (g, s) in sides.iter().enumerate() {
+        end = end.saturating_add(s.saturating_mul(*s));
+        if (within as u64) < end {
+            return Some(g);
+        }
+    }
+    None
+}

@@ -1,0 +1,89 @@
+//! `CRATE_NAME forward WEIGHTS BATCH OUT`: loads the weights (safetensors, `.arch` names),
+//! runs the model on a batch (a safetensors file: `<stem>.ids` i64 `[b, n]`,
+//! `<stem>.features` f32 `[b, n, dim]`, `<stem>.masked` i64 0/1 `[b, n]`, metadata `layout`
+//! "stem:n,..."), and writes each head's output and each loop's passes (`steps.<loop>`).
+
+use burn::backend::ndarray::NdArrayDevice;
+use burn::backend::NdArray;
+use burn::tensor::{Int, Tensor, TensorData};
+use CRATE_NAME::batch::Batch;
+use CRATE_NAME::model::ModelConfig;
+use CRATE_NAME::weights::{to_safetensors, Loader, Saver};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+type B = NdArray<f32>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("forward") if args.len() == 5 => forward(&args[2], &args[3], &args[4]),
+        _ => Err(format!("usage: {} forward WEIGHTS BATCH OUT", args.first().map_or("model", |s| s.as_str()))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn batch(bytes: &[u8], device: &NdArrayDevice) -> Result<Batch<B>, String> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    let layout = meta.metadata().as_ref().and_then(|m| m.get("layout")).ok_or("the batch has no `layout` metadata")?;
+    let mut segments = Vec::new();
+    for seg in layout.split(',') {
+        let (stem, n) = seg.split_once(':').ok_or_else(|| format!("bad layout segment `{seg}`"))?;
+        segments.push((stem.to_string(), n.parse::<usize>().map_err(|_| format!("bad layout segment `{seg}`"))?));
+    }
+    let mut out = Batch::new(segments);
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    for (name, view) in st.tensors() {
+        let (stem, kind) = name.rsplit_once('.').ok_or_else(|| format!("tensor `{name}` is not `<stem>.<kind>`"))?;
+        let shape = view.shape().to_vec();
+        match (kind, shape.as_slice()) {
+            ("ids" | "masked", [b, n]) => {
+                let v: Vec<i64> = view.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+                let t = Tensor::<B, 2, Int>::from_data(TensorData::new(v, [*b, *n]), device);
+                if kind == "ids" {
+                    out.ids.insert(stem.to_string(), t);
+                } else {
+                    out.masked.insert(stem.to_string(), t.equal_elem(1));
+                }
+            }
+            ("features", [b, n, d]) => {
+                let v: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4]))).collect();
+                out.features.insert(stem.to_string(), Tensor::from_data(TensorData::new(v, [*b, *n, *d]), device));
+            }
+            _ => return Err(format!("tensor `{name}` of shape {shape:?} is not a batch input")),
+        }
+    }
+    Ok(out)
+}
+
+fn forward(weights: &str, batch_path: &str, out: &str) -> Result<(), String> {
+    let device = Default::default();
+    let mut model = ModelConfig::new().init::<B>(&device);
+    let mut loader = Loader::from_bytes(&read(weights)?)?;
+    model.visit(&mut loader)?;
+    loader.finish()?;
+    let b = batch(&read(batch_path)?, &device)?;
+    let output = model.forward(&b)?;
+    let mut saver = Saver::default();
+    let mut tensors = BTreeMap::new();
+    for (head, t) in output.heads {
+        let shape = t.dims().to_vec();
+        let data: Vec<f32> = t.into_data().convert::<f32>().to_vec().map_err(|e| format!("{e:?}"))?;
+        tensors.insert(head, (shape, data));
+    }
+    for (l, n) in output.loop_steps {
+        tensors.insert(format!("steps.{l}"), (vec![1], vec![n as f32]));
+    }
+    saver.tensors = tensors;
+    std::fs::write(out, to_safetensors(&saver.tensors)?).map_err(|e| format!("{out}: {e}"))
+}
