@@ -72,6 +72,9 @@ pub fn graph_to_rust(g: &ArchGraph) -> Result<Vec<GenFile>, GenError> {
     ])
 }
 
+/// A top-level item and its members (the rest of each path, the member).
+type Item = (String, Vec<(Vec<String>, Member)>);
+
 struct Emitter<'a> {
     g: &'a ArchGraph,
     plan: &'a ExecPlan,
@@ -293,7 +296,7 @@ impl<'a> Emitter<'a> {
     fn model_rs(&self) -> Result<String, GenError> {
         let g = self.g;
         // Members by item: (rest of the path, member).
-        let mut items: Vec<(String, Vec<(Vec<String>, Member)>)> = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
         let mut push = |path: &str, m: Member| {
             let mut segs: Vec<String> = path.split('.').map(String::from).collect();
             let item = segs.remove(0);
