@@ -12,6 +12,7 @@ const SEED_DESIGNS: &[&str] = &[
     "models/llama2-7b.arch",
     "models/multi-layer-heads.arch",
     "models/perfect-vlm.arch",
+    "models/perfect-vlm-tiny.arch",
     "models/huginn-3.5b.arch",
     "models/latent-loop.arch",
 ];
