@@ -207,8 +207,8 @@ fn generated_code_is_byte_identical_across_runs() {
     }
 }
 
-/// Names that are Python keywords or `nn.Module` attributes become the same parameter
-/// names in PyTorch as in the runtime; names the grammar does not allow never reach a
+/// Names that are Python keywords or `nn.Module` attributes, and MAR's diffusion MLP,
+/// become the same parameter names in PyTorch as in the runtime; names the grammar does not allow never reach a
 /// generator.
 #[test]
 fn hostile_names_keep_their_parameter_names_and_inject_nothing() {
@@ -234,7 +234,11 @@ head forward: text(target = class) {
 layer _modules: linear(out = d) { from: trunk.out }
 layer train: b { from: trunk.out }
 ";
-    for (name, src) in [("hostile", src), ("hostile_rust", HOSTILE_RUST)] {
+    for (name, src) in [
+        ("hostile", src),
+        ("hostile_rust", HOSTILE_RUST),
+        ("diffusion_tiny", DIFFUSION_MODEL),
+    ] {
         let dir = tmp(name);
         let file = dir.join(format!("{name}.arch"));
         std::fs::write(&file, src).unwrap();
@@ -425,8 +429,37 @@ loop lambda: trunk.out -> trunk.in {
 }
 ";
 
-/// The generated Rust crates (GPT-2-tiny, the tiny perfect VLM, and a model whose names
-/// are Rust keywords) build with no archc dependency, pass `cargo fmt --check` and
+/// A diffusion head (MAR's MLP, with its names) beside a text head.
+const DIFFUSION_MODEL: &str = "model diffusion_tiny
+param d = 16
+block b(width = d) {
+  width:     width
+  norm:      layernorm(bias = true)
+  attention: attention(heads = 2)
+  mlp:       gelu(hidden = 32, bias = true)
+}
+stem text: tokens(vocab = 32, max_len = 64) {
+  embed: embedding(dim = d)
+}
+stem image: features(dim = 8, rows = 4) {
+  adapter: mlp(layers = 1, hidden = d, out = d, act = gelu)
+}
+trunk {
+  from:   [image, text]
+  blocks: b x 1
+}
+head lm: text(target = text) {
+  blocks:    b x 1
+  objective: next_token
+}
+head pix: diffusion(target = image) {
+  blocks:    b x 1
+  objective: diffusion(layers = 2, width = 24, steps = 50)
+}
+";
+
+/// The generated Rust crates (GPT-2-tiny, the tiny perfect VLM, a model whose names are
+/// Rust keywords, and one with a diffusion head) build with no archc dependency, pass `cargo fmt --check` and
 /// `cargo clippy -D warnings`, and their forward binary gives the runtime's outputs on the
 /// runtime's weights and batch: every head to 1e-5 of its largest value, every loop the
 /// same passes. The crates share one target directory (target/gen-crates) and the
@@ -434,12 +467,18 @@ loop lambda: trunk.out -> trunk.in {
 #[test]
 fn generated_rust_crates_build_lint_clean_and_equal_the_runtime() {
     let target = root().join("target/gen-crates");
-    let hostile = tmp("hostile-rust").join("hostile_rust.arch");
+    let extra = tmp("rust-models");
+    let (hostile, diffusion) = (
+        extra.join("hostile_rust.arch"),
+        extra.join("diffusion_tiny.arch"),
+    );
     std::fs::write(&hostile, HOSTILE_RUST).unwrap();
+    std::fs::write(&diffusion, DIFFUSION_MODEL).unwrap();
     let models = [
         root().join("models/gpt2-tiny.arch"),
         root().join("models/perfect-vlm-tiny.arch"),
         hostile,
+        diffusion,
     ];
     for file in &models {
         let model = file.file_name().unwrap().to_string_lossy().into_owned();

@@ -18,6 +18,7 @@ const LAYERS: &str = include_str!("rust/layers.rs");
 const BATCH: &str = include_str!("rust/batch.rs");
 const WEIGHTS: &str = include_str!("rust/weights.rs");
 const MAIN: &str = include_str!("rust/main.rs");
+const DIFFUSION: &str = include_str!("rust/diffusion.rs");
 
 /// Rust's keywords (2021 edition, strict and reserved).
 const RUST_KEYWORDS: &[&str] = &[
@@ -62,10 +63,11 @@ pub fn graph_to_rust(g: &ArchGraph) -> Result<Vec<GenFile>, GenError> {
         },
         GenFile {
             path: "src/lib.rs".into(),
-            text: format!("{header}pub mod batch;\npub mod layers;\npub mod model;\npub mod weights;\n"),
+            text: format!("{header}pub mod batch;\npub mod diffusion;\npub mod layers;\npub mod model;\npub mod weights;\n"),
         },
         GenFile { path: "src/layers.rs".into(), text: LAYERS.to_string() },
         GenFile { path: "src/batch.rs".into(), text: BATCH.to_string() },
+        GenFile { path: "src/diffusion.rs".into(), text: DIFFUSION.to_string() },
         GenFile { path: "src/weights.rs".into(), text: WEIGHTS.to_string() },
         GenFile { path: "src/model.rs".into(), text: e.model_rs()? },
         GenFile { path: "src/main.rs".into(), text: MAIN.replace("CRATE_NAME", &krate) },
@@ -247,15 +249,26 @@ impl<'a> Emitter<'a> {
                 ]),
                 Projection::Tied { .. } | Projection::None => return Ok(None),
             },
-            NodeKind::Objective { objective, .. } => {
-                if let ObjectiveKind::Diffusion { .. } = objective.kind {
-                    return Err(GenError::Unsupported(format!(
-                        "`{}`: the Rust target does not emit the diffusion objective's MLP yet (the PyTorch target does)",
-                        node.path
-                    )));
+            NodeKind::Objective { target, objective } => match objective.kind {
+                ObjectiveKind::Diffusion {
+                    layers,
+                    width,
+                    steps,
+                } => {
+                    let z = self
+                        .g
+                        .data_inputs(n)
+                        .first()
+                        .map_or(0, |(s, _)| self.g.graph[*s].width);
+                    let d = crate::analyze::token_dim(self.g, target.as_deref());
+                    Member {
+                        ty: "crate::diffusion::DiffusionMlp<B>".into(),
+                        ctor: format!("crate::diffusion::DiffusionMlp::new(rng, {d}, {z}, {width}, {layers}, {steps}, device)"),
+                        visit: format!("weights::diffusion(v, {path}, &mut {{}})?;"),
+                    }
                 }
-                return Ok(None);
-            }
+                _ => return Ok(None),
+            },
             NodeKind::Loop {
                 inject: Inject::ConcatLinear,
                 width,
@@ -604,7 +617,20 @@ impl<'a> Emitter<'a> {
                 }
                 return Ok(());
             }
-            NodeKind::Objective { .. } | NodeKind::Loop { .. } => return Ok(()),
+            NodeKind::Objective { objective, .. } => {
+                if let (Owner::Head(h), ObjectiveKind::Diffusion { .. }) =
+                    (&node.owner, &objective.kind)
+                {
+                    // A diffusion head's output is its latent.
+                    lines.push(format!(
+                        "heads.entry({}.to_string()).or_insert({});",
+                        rs_str(h),
+                        self.input(n)?
+                    ));
+                }
+                return Ok(());
+            }
+            NodeKind::Loop { .. } => return Ok(()),
         };
         lines.push(format!("{lhs} = {rhs};{shape}"));
         if let Some((_, modality)) = self.plan.mask_points.iter().find(|(p, _)| *p == n) {

@@ -157,3 +157,20 @@ pub fn to_safetensors(tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Res
     }
     safetensors::serialize(views, None).map_err(|e| e.to_string())
 }
+
+/// MAR's `SimpleMLPAdaLN`, named as in its `diffloss.py`.
+pub fn diffusion<B: Backend, V: Visit<B>>(v: &mut V, name: &str, d: &mut crate::diffusion::DiffusionMlp<B>) -> Result<(), String> {
+    linear(v, &format!("{name}.time_embed.mlp.0"), &mut d.time_in)?;
+    linear(v, &format!("{name}.time_embed.mlp.2"), &mut d.time_out)?;
+    linear(v, &format!("{name}.cond_embed"), &mut d.cond)?;
+    linear(v, &format!("{name}.input_proj"), &mut d.input)?;
+    for (i, r) in d.blocks.iter_mut().enumerate() {
+        let p = format!("{name}.res_blocks.{i}");
+        norm(v, &format!("{p}.in_ln"), &mut r.norm)?;
+        linear(v, &format!("{p}.mlp.0"), &mut r.mlp_in)?;
+        linear(v, &format!("{p}.mlp.2"), &mut r.mlp_out)?;
+        linear(v, &format!("{p}.adaLN_modulation.1"), &mut r.ada)?;
+    }
+    linear(v, &format!("{name}.final_layer.linear"), &mut d.final_linear)?;
+    linear(v, &format!("{name}.final_layer.adaLN_modulation.1"), &mut d.final_ada)
+}

@@ -1,0 +1,120 @@
+//! MAR's per-token diffusion MLP (Li et al. 2024, `models/diffloss.py`, `SimpleMLPAdaLN`),
+//! conditioned on a head's hidden state and the timestep; parameter names as MAR's.
+
+use crate::layers::{linear, Norm, Rng};
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::activation::silu;
+use burn::tensor::{backend::Backend, Tensor};
+
+/// Width of the sinusoidal timestep embedding (DiT's `frequency_embedding_size`).
+pub const FREQ_DIM: usize = 256;
+
+#[derive(Module, Debug)]
+pub struct ResBlock<B: Backend> {
+    pub norm: Norm<B>,
+    pub mlp_in: Linear<B>,
+    pub mlp_out: Linear<B>,
+    pub ada: Linear<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct DiffusionMlp<B: Backend> {
+    pub time_in: Linear<B>,
+    pub time_out: Linear<B>,
+    pub cond: Linear<B>,
+    pub input: Linear<B>,
+    pub blocks: Vec<ResBlock<B>>,
+    pub final_ada: Linear<B>,
+    pub final_linear: Linear<B>,
+    /// The target token's width d (the output is 2d: noise and, unused here, sigma).
+    pub dim: usize,
+    /// Diffusion timesteps T of the training schedule.
+    pub steps: usize,
+}
+
+fn zeroed<B: Backend>(l: Linear<B>) -> Linear<B> {
+    let w = l.weight.val();
+    Linear {
+        weight: Param::from_tensor(w.zeros_like()),
+        bias: l.bias.map(|b| Param::from_tensor(b.val().zeros_like())),
+    }
+}
+
+impl<B: Backend> DiffusionMlp<B> {
+    /// `d` the target token width, `z` the condition (head hidden) width, `w` the MLP
+    /// width. Linear maps U(±1/√in); as in MAR (DiT), the adaLN modulations and the final
+    /// linear map start at zero, so the first prediction is zero noise.
+    pub fn new(
+        rng: &mut Rng,
+        d: usize,
+        z: usize,
+        w: usize,
+        layers: usize,
+        steps: usize,
+        device: &B::Device,
+    ) -> Self {
+                DiffusionMlp {
+            time_in: linear(rng, FREQ_DIM, w, true, device),
+            time_out: linear(rng, w, w, true, device),
+            cond: linear(rng, z, w, true, device),
+            input: linear(rng, d, w, true, device),
+            blocks: (0..layers)
+                .map(|_| ResBlock {
+                    norm: Norm::new(w, false, true, 1e-6, device),
+                    mlp_in: linear(rng, w, w, true, device),
+                    mlp_out: linear(rng, w, w, true, device),
+                    ada: zeroed(linear(rng, w, 3 * w, true, device)),
+                })
+                .collect(),
+            final_ada: zeroed(linear(rng, w, 2 * w, true, device)),
+            final_linear: zeroed(linear(rng, w, 2 * d, true, device)),
+            dim: d,
+            steps,
+        }
+    }
+
+    /// # Shapes
+    /// x_t `[n, d]`, t `[n]` (timesteps as floats), c `[n, z]` -> `[n, 2d]`
+    pub fn forward(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, c: Tensor<B, 2>) -> Tensor<B, 2> {
+        let temb = self
+            .time_out
+            .forward(silu(self.time_in.forward(timestep_embedding(t)))); // [n, w]
+        let y = silu(temb + self.cond.forward(c)); // [n, w]
+        let mut h = self.input.forward(x); // [n, w]
+        for b in &self.blocks {
+            let mods = b.ada.forward(y.clone()).chunk(3, 1); // 3 x [n, w]
+            let (shift, scale, gate) = (mods[0].clone(), mods[1].clone(), mods[2].clone());
+            let hh = b.norm.forward(h.clone()) * (scale + 1.0) + shift;
+            let hh = b.mlp_out.forward(silu(b.mlp_in.forward(hh)));
+            h = h + gate * hh;
+        }
+        let mods = self.final_ada.forward(y).chunk(2, 1);
+        let (shift, scale) = (mods[0].clone(), mods[1].clone());
+        self.final_linear
+            .forward(layer_norm(h) * (scale + 1.0) + shift)
+    }
+}
+
+/// LayerNorm without affine parameters (MAR's `norm_final`, eps 1e-6).
+fn layer_norm<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let mean = x.clone().mean_dim(1);
+    let c = x - mean;
+    let var = c.clone().powi_scalar(2).mean_dim(1);
+    c / (var + 1e-6).sqrt()
+}
+
+/// DiT's sinusoidal embedding: [cos(t·f_i), sin(t·f_i)], f_i = 10000^(−i/128).
+///
+/// # Shapes
+/// `[n]` -> `[n, 256]`
+pub fn timestep_embedding<B: Backend>(t: Tensor<B, 1>) -> Tensor<B, 2> {
+    let [n] = t.dims();
+    let half = FREQ_DIM / 2;
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10000f64.ln()) * i as f64 / half as f64).exp() as f32)
+        .collect();
+    let f = Tensor::<B, 1>::from_floats(freqs.as_slice(), &t.device()).reshape([1, half]);
+    let args = t.reshape([n, 1]).matmul(f); // [n, half]
+    Tensor::cat(vec![args.clone().cos(), args.sin()], 1)
+}
