@@ -126,9 +126,14 @@ fn runtime_fixture(file: &Path, dir: &Path) {
 
 /// The generated PyTorch model on the runtime's fixture.
 fn equal_to_the_runtime(model: &str) -> String {
+    equal_file_to_the_runtime(&root().join("models").join(model))
+}
+
+fn equal_file_to_the_runtime(file: &Path) -> String {
     let py = python();
-    let file = root().join("models").join(model);
-    let dir = tmp(model.trim_end_matches(".arch"));
+    let model = file.file_name().unwrap().to_string_lossy().into_owned();
+    let file = file.to_path_buf();
+    let dir = tmp(&format!("torch-{}", model.trim_end_matches(".arch")));
     runtime_fixture(&file, &dir);
     gen(&file, &dir.join("gen"));
     let o = Command::new(py)
@@ -167,6 +172,17 @@ fn the_tiny_perfect_vlm_in_pytorch_equals_the_runtime() {
     for head in ["\"lm\"", "\"gen\"", "\"siglip\"", "\"steps.think\": [4, 4]"] {
         assert!(r.contains(head), "{head} not in {r}");
     }
+}
+
+/// A diffusion head's output is its latent, in PyTorch as in the runtime.
+#[test]
+fn a_diffusion_model_in_pytorch_equals_the_runtime() {
+    let dir = tmp("torch-diffusion-src");
+    let file = dir.join("diffusion_tiny.arch");
+    std::fs::write(&file, DIFFUSION_MODEL).unwrap();
+    let r = equal_file_to_the_runtime(&file);
+    eprintln!("diffusion_tiny: {r}");
+    assert!(r.contains("\"pix\"") && r.contains("\"lm\""), "{r}");
 }
 
 /// The same file gives the same bytes, every file, on every run.
