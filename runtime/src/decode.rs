@@ -11,7 +11,7 @@
 use crate::batch::{index, Batch};
 use crate::forward::act;
 use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
-use archc::graph::{EdgeKind, NodeKind, Owner};
+use archc::graph::{NodeKind, Owner};
 use archc::model::{Inject, Projection, Steps};
 use burn::tensor::activation::softmax;
 use burn::tensor::{backend::Backend, ElementConversion, Tensor};
@@ -302,14 +302,9 @@ impl<B: Backend> Run<'_, '_, B> {
                 let x = self.input(n)?;
                 let y = match projection {
                     Projection::Tied { .. } => {
-                        let emb = g
-                            .graph
-                            .edges_directed(n, petgraph::Direction::Outgoing)
-                            .find(|e| e.weight().kind == EdgeKind::Tied)
-                            .map(|e| petgraph::visit::EdgeRef::target(&e))
-                            .ok_or_else(|| {
-                                Unsupported(format!("`{}` is tied to nothing", node.path))
-                            })?;
+                        let emb = g.tied_embedding(n).ok_or_else(|| {
+                            Unsupported(format!("`{}` is tied to nothing", node.path))
+                        })?;
                         let table = self.model.nodes[self.plan.slot[&emb]]
                             .table
                             .as_ref()
@@ -423,14 +418,7 @@ impl<B: Backend> Run<'_, '_, B> {
     /// the threshold.
     fn gate_open(&mut self, head: &str, threshold: f64) -> Result<bool, Unsupported> {
         let g = &self.plan.graph;
-        let chain: Vec<NodeIndex> = self
-            .plan
-            .order
-            .iter()
-            .copied()
-            .filter(|n| g.graph[*n].owner == Owner::Head(head.to_string()))
-            .filter(|n| !matches!(g.graph[*n].kind, NodeKind::Objective { .. }))
-            .collect();
+        let chain = archc::graph::head_layers(g, &self.plan.order, head);
         // The head's own blocks run at pass 0 of their caches: their keys and values are
         // replaced by the final pass's when the head runs again after the loop.
         let pass = self.pass;

@@ -3,7 +3,7 @@
 
 use crate::batch::{index, Batch};
 use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
-use archc::graph::{EdgeKind, NodeKind, Owner};
+use archc::graph::{NodeKind, Owner};
 use archc::model::{Act, Inject, Projection, Steps};
 use burn::tensor::activation::{gelu, relu, silu, softmax};
 use burn::tensor::{backend::Backend, Tensor};
@@ -168,14 +168,9 @@ impl<B: Backend> Run<'_, B> {
                 let x = self.input(n)?;
                 let y = match projection {
                     Projection::Tied { .. } => {
-                        let emb = g
-                            .graph
-                            .edges_directed(n, petgraph::Direction::Outgoing)
-                            .find(|e| e.weight().kind == EdgeKind::Tied)
-                            .map(|e| petgraph::visit::EdgeRef::target(&e))
-                            .ok_or_else(|| {
-                                Unsupported(format!("`{}` is tied to nothing", node.path))
-                            })?;
+                        let emb = g.tied_embedding(n).ok_or_else(|| {
+                            Unsupported(format!("`{}` is tied to nothing", node.path))
+                        })?;
                         let table = self.model.nodes[self.plan.slot[&emb]]
                             .table
                             .as_ref()
@@ -312,14 +307,7 @@ impl<B: Backend> Run<'_, B> {
     /// above the threshold, computed on the current values.
     fn gate_open(&mut self, head: &str, threshold: f64) -> Result<bool, Unsupported> {
         let g = &self.plan.graph;
-        let mut chain: Vec<NodeIndex> = self
-            .plan
-            .order
-            .iter()
-            .copied()
-            .filter(|n| g.graph[*n].owner == Owner::Head(head.to_string()))
-            .collect();
-        chain.retain(|n| !matches!(g.graph[*n].kind, NodeKind::Objective { .. }));
+        let chain = archc::graph::head_layers(g, &self.plan.order, head);
         for &n in &chain {
             self.node(n)?;
         }

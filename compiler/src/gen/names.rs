@@ -122,6 +122,26 @@ pub fn var(prefix: &str, path: &str) -> String {
     format!("{prefix}{body}")
 }
 
+/// One variable per node of the plan, named from its path (`x_trunk_blocks_3`); a name
+/// two paths would share gets the node's index appended.
+pub fn node_vars(
+    g: &crate::graph::ArchGraph,
+    plan: &crate::graph::ExecPlan,
+) -> std::collections::HashMap<petgraph::stable_graph::NodeIndex, String> {
+    let mut vars = std::collections::HashMap::new();
+    let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for &n in &plan.order {
+        let mut v = var("x_", &g.graph[n].path);
+        let k = taken.entry(v.clone()).or_insert(0);
+        *k += 1;
+        if *k > 1 {
+            v = format!("{v}_{}", n.index());
+        }
+        vars.insert(n, v);
+    }
+    vars
+}
+
 /// A CamelCase class name from an item's kind and name (`stem`, `text` -> `StemText`).
 pub fn class(kind: &str, name: &str) -> String {
     let mut out = String::new();

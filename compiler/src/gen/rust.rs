@@ -4,9 +4,9 @@
 //! whose forward is the checked graph's plan written out, parameters named by `.arch`
 //! paths, and a binary that runs a forward on files (weights, batch -> outputs).
 
-use super::names::{class, comment, var};
+use super::names::{class, comment, node_vars, var};
 use super::{GenError, GenFile};
-use crate::graph::{graph_to_plan, ArchGraph, EdgeKind, ExecPlan, LoopPlan, NodeKind, Owner};
+use crate::graph::{graph_to_plan, ArchGraph, ExecPlan, LoopPlan, NodeKind, Owner};
 use crate::model::{
     Act, Inject, MlpKind, NormKind, ObjectiveKind, Placement, Positions, Projection, Region, Steps,
 };
@@ -118,17 +118,7 @@ fn norm_tuple(n: &crate::model::Norm) -> String {
 
 impl<'a> Emitter<'a> {
     fn new(g: &'a ArchGraph, plan: &'a ExecPlan) -> Self {
-        let mut vars = HashMap::new();
-        let mut taken: HashMap<String, usize> = HashMap::new();
-        for &n in &plan.order {
-            let mut v = var("x_", &g.graph[n].path);
-            let k = taken.entry(v.clone()).or_insert(0);
-            *k += 1;
-            if *k > 1 {
-                v = format!("{v}_{}", n.index());
-            }
-            vars.insert(n, v);
-        }
+        let vars = node_vars(g, plan);
         Emitter { g, plan, vars }
     }
 
@@ -278,21 +268,6 @@ impl<'a> Emitter<'a> {
         }))
     }
 
-    fn owner_kind(&self, item: &str) -> &'static str {
-        self.g
-            .graph
-            .node_weights()
-            .find(|n| n.owner.name() == item)
-            .map_or("item", |n| match n.owner {
-                Owner::Stem(_) => "stem",
-                Owner::Trunk(_) => "trunk",
-                Owner::Head(_) => "head",
-                Owner::Layer(_) => "layer",
-                Owner::Alias(_) => "alias",
-                Owner::Loop(_) => "loop",
-            })
-    }
-
     /// The Rust place of a node's module: `self.trunk.blocks[3]`.
     fn place(&self, path: &str) -> String {
         let mut out = String::from("self");
@@ -381,7 +356,7 @@ impl<'a> Emitter<'a> {
                 ));
                 continue;
             }
-            let kind = self.owner_kind(item);
+            let kind = self.g.item_kind(item);
             let cls = if item == kind {
                 class(kind, "")
             } else {
@@ -588,15 +563,9 @@ impl<'a> Emitter<'a> {
                 let x = self.input(n)?;
                 let y = match projection {
                     Projection::Tied { .. } => {
-                        let emb = self
-                            .g
-                            .graph
-                            .edges_directed(n, petgraph::Direction::Outgoing)
-                            .find(|e| e.weight().kind == EdgeKind::Tied)
-                            .map(|e| petgraph::visit::EdgeRef::target(&e))
-                            .ok_or_else(|| {
-                                GenError::Unsupported(format!("`{}` is tied to nothing", node.path))
-                            })?;
+                        let emb = self.g.tied_embedding(n).ok_or_else(|| {
+                            GenError::Unsupported(format!("`{}` is tied to nothing", node.path))
+                        })?;
                         format!(
                             "{x}.matmul({}.val().transpose().unsqueeze::<3>())",
                             self.place(&self.node(emb).path)
@@ -653,14 +622,7 @@ impl<'a> Emitter<'a> {
 
     fn forward(&self, out: &mut String) -> Result<(), GenError> {
         out.push_str("    /// The forward pass over a batch (archc's docs/runtime.md gives the batch format).\n    #[allow(unused_mut, unused_assignments, unused_variables, clippy::let_and_return)]\n    pub fn forward(&self, batch: &Batch<B>) -> Result<Output<B>, String> {\n        let device = batch.device()?;\n");
-        let mut domains: Vec<String> = Vec::new();
-        for &n in &self.plan.order {
-            if matches!(self.node(n).kind, NodeKind::Block(_))
-                && !domains.contains(&self.node(n).rows)
-            {
-                domains.push(self.node(n).rows.clone());
-            }
-        }
+        let domains = self.plan.block_domains(self.g);
         for d in &domains {
             let _ = writeln!(
                 out,
@@ -716,14 +678,7 @@ impl<'a> Emitter<'a> {
                 "// the gate: head `{}` on the current values",
                 comment(head)
             ));
-            let chain: Vec<NodeIndex> = self
-                .plan
-                .order
-                .iter()
-                .copied()
-                .filter(|n| self.node(*n).owner == Owner::Head(head.clone()))
-                .filter(|n| !matches!(self.node(*n).kind, NodeKind::Objective { .. }))
-                .collect();
+            let chain = self.plan.head_layers(self.g, head);
             for n in chain {
                 self.stmt(n, true, &mut body)?;
             }

@@ -4,9 +4,9 @@
 //! with DDP or FSDP2), `requirements.txt` and a README. Parameter names equal the `.arch`
 //! paths, so safetensors files move between this model, the runtime and `archc train`.
 
-use super::names::{class, comment, py_attr_ok, py_str, var};
+use super::names::{class, comment, node_vars, py_attr_ok, py_str};
 use super::{GenError, GenFile};
-use crate::graph::{graph_to_plan, ArchGraph, EdgeKind, ExecPlan, LoopPlan, NodeKind, Owner};
+use crate::graph::{graph_to_plan, ArchGraph, ExecPlan, LoopPlan, NodeKind, Owner};
 use crate::model::{
     Act, Inject, MlpKind, NormKind, ObjectiveKind, Placement, Positions, Projection, Region,
     RegressionLoss, StemKind, Steps,
@@ -94,17 +94,7 @@ fn access(path: &str) -> String {
 
 impl<'a> Emitter<'a> {
     fn new(g: &'a ArchGraph, plan: &'a ExecPlan) -> Result<Self, GenError> {
-        let mut vars = HashMap::new();
-        let mut taken: HashMap<String, usize> = HashMap::new();
-        for &n in &plan.order {
-            let mut v = var("x_", &g.graph[n].path);
-            let k = taken.entry(v.clone()).or_insert(0);
-            *k += 1;
-            if *k > 1 {
-                v = format!("{v}_{}", n.index());
-            }
-            vars.insert(n, v);
-        }
+        let vars = node_vars(g, plan);
         Ok(Emitter { g, plan, vars })
     }
 
@@ -257,21 +247,6 @@ impl<'a> Emitter<'a> {
         Ok(items)
     }
 
-    fn owner_kind(&self, item: &str) -> &'static str {
-        self.g
-            .graph
-            .node_weights()
-            .find(|n| n.owner.name() == item)
-            .map_or("item", |n| match n.owner {
-                Owner::Stem(_) => "stem",
-                Owner::Trunk(_) => "trunk",
-                Owner::Head(_) => "head",
-                Owner::Layer(_) => "layer",
-                Owner::Alias(_) => "alias",
-                Owner::Loop(_) => "loop",
-            })
-    }
-
     fn model_py(&self) -> Result<String, GenError> {
         let g = self.g;
         let mut out = String::new();
@@ -290,7 +265,7 @@ impl<'a> Emitter<'a> {
                 fields.push((item.clone(), members[0].1.clone()));
                 continue;
             }
-            let kind = self.owner_kind(item);
+            let kind = self.g.item_kind(item);
             let cls = if item == kind {
                 class(kind, "")
             } else {
@@ -300,7 +275,7 @@ impl<'a> Emitter<'a> {
             let _ = writeln!(
                 out,
                 "    \"\"\"{} `{}`.\"\"\"\n",
-                self.owner_kind(item),
+                self.g.item_kind(item),
                 comment(item)
             );
             out.push_str("    def __init__(self):\n        super().__init__()\n");
@@ -516,14 +491,7 @@ impl<'a> Emitter<'a> {
             })
             .collect();
         let _ = writeln!(out, "# `sampled` loops and their mean passes (training draws the passes per step).\nSAMPLED_LOOPS = {{{}}}\n", loops.join(", "));
-        let mut domains: Vec<String> = Vec::new();
-        for &n in &self.plan.order {
-            if matches!(self.node(n).kind, NodeKind::Block(_))
-                && !domains.contains(&self.node(n).rows)
-            {
-                domains.push(self.node(n).rows.clone());
-            }
-        }
+        let domains = self.plan.block_domains(self.g);
         let d: Vec<String> = domains.iter().map(|x| py_str(x)).collect();
         let _ = writeln!(
             out,
@@ -618,15 +586,9 @@ impl<'a> Emitter<'a> {
                 let x = self.input(n)?;
                 let y = match projection {
                     Projection::Tied { .. } => {
-                        let emb = self
-                            .g
-                            .graph
-                            .edges_directed(n, petgraph::Direction::Outgoing)
-                            .find(|e| e.weight().kind == EdgeKind::Tied)
-                            .map(|e| petgraph::visit::EdgeRef::target(&e))
-                            .ok_or_else(|| {
-                                GenError::Unsupported(format!("`{}` is tied to nothing", node.path))
-                            })?;
+                        let emb = self.g.tied_embedding(n).ok_or_else(|| {
+                            GenError::Unsupported(format!("`{}` is tied to nothing", node.path))
+                        })?;
                         format!("{x} @ {}.weight.t()", access(&self.node(emb).path))
                     }
                     Projection::Mlp { act: a, .. } => {
@@ -721,14 +683,7 @@ impl<'a> Emitter<'a> {
         } = &l.steps
         {
             // The gate: the head's layers on the current values, its mean entropy.
-            let chain: Vec<NodeIndex> = self
-                .plan
-                .order
-                .iter()
-                .copied()
-                .filter(|n| self.node(*n).owner == Owner::Head(head.clone()))
-                .filter(|n| !matches!(self.node(*n).kind, NodeKind::Objective { .. }))
-                .collect();
+            let chain = self.plan.head_layers(self.g, head);
             let mut gate = Vec::new();
             for n in chain {
                 self.stmt(n, &mut gate)?;

@@ -14,7 +14,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::{Deserialize, Serialize};
 
 pub use build::model_to_graph;
-pub use plan::{graph_to_plan, ExecPlan, LoopPlan};
+pub use plan::{graph_to_plan, head_layers, ExecPlan, LoopPlan};
 
 /// Which top-level item a node belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,16 +39,20 @@ impl Owner {
             | Owner::Loop(n) => n,
         }
     }
-    pub fn describe(&self) -> String {
-        let kind = match self {
+    /// The kind of item: `stem`, `trunk`, `head`, `layer`, `alias` or `loop`.
+    pub fn kind(&self) -> &'static str {
+        match self {
             Owner::Stem(_) => "stem",
             Owner::Trunk(_) => "trunk",
             Owner::Head(_) => "head",
             Owner::Layer(_) => "layer",
             Owner::Alias(_) => "alias",
             Owner::Loop(_) => "loop",
-        };
-        format!("{kind} `{}`", self.name())
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} `{}`", self.kind(), self.name())
     }
 }
 
@@ -202,6 +206,23 @@ pub struct HeadInfo {
 }
 
 impl ArchGraph {
+    /// The embedding a tied projection shares its matrix with.
+    pub fn tied_embedding(&self, projection: NodeIndex) -> Option<NodeIndex> {
+        use petgraph::visit::EdgeRef;
+        self.graph
+            .edges_directed(projection, petgraph::Direction::Outgoing)
+            .find(|e| e.weight().kind == EdgeKind::Tied)
+            .map(|e| e.target())
+    }
+
+    /// The kind of the item named `item` (`stem`, `head`, ...), or `item` if none has it.
+    pub fn item_kind(&self, item: &str) -> &'static str {
+        self.graph
+            .node_weights()
+            .find(|n| n.owner.name() == item)
+            .map_or("item", |n| n.owner.kind())
+    }
+
     /// Data edges only (loop and tied edges are not data flow).
     pub fn data_inputs(&self, n: NodeIndex) -> Vec<(NodeIndex, &Edge)> {
         use petgraph::visit::EdgeRef;

@@ -33,6 +33,35 @@ pub struct ExecPlan {
     pub mask_points: Vec<(NodeIndex, String)>,
 }
 
+impl ExecPlan {
+    /// A head's layers in order, its objective left out: what an entropy gate evaluates.
+    pub fn head_layers(&self, g: &ArchGraph, head: &str) -> Vec<NodeIndex> {
+        head_layers(g, &self.order, head)
+    }
+
+    /// The position domains (`S`, `S_text`, ...) that blocks attend over, in order.
+    pub fn block_domains(&self, g: &ArchGraph) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for &n in &self.order {
+            let rows = &g.graph[n].rows;
+            if matches!(g.graph[n].kind, NodeKind::Block(_)) && !out.contains(rows) {
+                out.push(rows.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A head's layers in `order`, its objective left out.
+pub fn head_layers(g: &ArchGraph, order: &[NodeIndex], head: &str) -> Vec<NodeIndex> {
+    order
+        .iter()
+        .copied()
+        .filter(|n| matches!(&g.graph[*n].owner, Owner::Head(h) if h == head))
+        .filter(|n| !matches!(g.graph[*n].kind, NodeKind::Objective { .. }))
+        .collect()
+}
+
 /// The plan, or None when the data edges have a cycle (a checked graph has none).
 pub fn graph_to_plan(g: &ArchGraph) -> Option<ExecPlan> {
     let data = EdgeFiltered::from_fn(&g.graph, |e| {
