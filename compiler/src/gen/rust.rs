@@ -2,7 +2,9 @@
 //! archc dependency — the layers (`rust/layers.rs`, `rust/batch.rs`, `rust/weights.rs`),
 //! one `Module` struct per stem, trunk, head, layer and loop, a `ModelConfig`/`Model` pair
 //! whose forward is the checked graph's plan written out, parameters named by `.arch`
-//! paths, and a binary that runs a forward on files (weights, batch -> outputs).
+//! paths, the objectives, AdamW and `archc train`'s loop and checkpoint format
+//! (`rust/{objectives,optim,data,checkpoint,train}.rs`), and a binary that trains on
+//! archc's shards or runs a forward on files (weights, batch -> outputs).
 
 use super::names::{class, comment, node_vars, var};
 use super::{GenError, GenFile};
@@ -19,6 +21,11 @@ const BATCH: &str = include_str!("rust/batch.rs");
 const WEIGHTS: &str = include_str!("rust/weights.rs");
 const MAIN: &str = include_str!("rust/main.rs");
 const DIFFUSION: &str = include_str!("rust/diffusion.rs");
+const OBJECTIVES: &str = include_str!("rust/objectives.rs");
+const OPTIM: &str = include_str!("rust/optim.rs");
+const DATA: &str = include_str!("rust/data.rs");
+const CHECKPOINT: &str = include_str!("rust/checkpoint.rs");
+const TRAIN: &str = include_str!("rust/train.rs");
 
 /// Rust's keywords (2021 edition, strict and reserved).
 const RUST_KEYWORDS: &[&str] = &[
@@ -57,18 +64,24 @@ pub fn graph_to_rust(g: &ArchGraph) -> Result<Vec<GenFile>, GenError> {
         GenFile {
             path: "Cargo.toml".into(),
             text: format!(
-                "[package]\nname = {}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nburn = {{ version = \"=0.21.0\", default-features = false, features = [\"std\", \"ndarray\", \"autodiff\"] }}\nsafetensors = \"0.7\"\n\n[profile.dev.package.\"*\"]\nopt-level = 3\n",
+                "[package]\nname = {}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nburn = {{ version = \"=0.21.0\", default-features = false, features = [\"std\", \"ndarray\", \"autodiff\"] }}\nsafetensors = \"0.7\"\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\nsha2 = \"0.10\"\n\n[profile.dev.package.\"*\"]\nopt-level = 3\n",
                 rs_str(&krate)
             ),
         },
         GenFile {
             path: "src/lib.rs".into(),
-            text: format!("{header}pub mod batch;\npub mod diffusion;\npub mod layers;\npub mod model;\npub mod weights;\n"),
+            text: format!("{header}pub mod batch;\npub mod checkpoint;\npub mod data;\npub mod diffusion;\npub mod layers;\npub mod model;\npub mod objectives;\npub mod optim;\npub mod train;\npub mod weights;\n"),
         },
+        GenFile { path: "ir.yaml".into(), text: crate::ir::ir_to_yaml(&crate::graph_to_ir(g)) },
         GenFile { path: "src/layers.rs".into(), text: LAYERS.to_string() },
         GenFile { path: "src/batch.rs".into(), text: BATCH.to_string() },
         GenFile { path: "src/diffusion.rs".into(), text: DIFFUSION.to_string() },
         GenFile { path: "src/weights.rs".into(), text: WEIGHTS.to_string() },
+        GenFile { path: "src/objectives.rs".into(), text: OBJECTIVES.to_string() },
+        GenFile { path: "src/optim.rs".into(), text: OPTIM.to_string() },
+        GenFile { path: "src/data.rs".into(), text: DATA.to_string() },
+        GenFile { path: "src/checkpoint.rs".into(), text: CHECKPOINT.to_string() },
+        GenFile { path: "src/train.rs".into(), text: TRAIN.to_string() },
         GenFile { path: "src/model.rs".into(), text: e.model_rs()? },
         GenFile { path: "src/main.rs".into(), text: MAIN.replace("CRATE_NAME", &krate) },
     ])
@@ -293,30 +306,45 @@ impl<'a> Emitter<'a> {
                 None => items.push((item, vec![(segs, m)])),
             }
         };
+        // Parameters are drawn in the runtime's order (every node's in plan order, then the
+        // mask tokens), each into a variable, so a seed gives archc's model exactly.
+        let mut draws: Vec<String> = Vec::new();
+        let mut drawn = |path: &str, mut m: Member| {
+            let v = format!("p{}", draws.len());
+            draws.push(format!("let {v} = {}; // `{}`", m.ctor, comment(path)));
+            m.ctor = v;
+            push(path, m);
+        };
         for &n in &self.plan.order {
-            if let Some((_, modality)) = self.plan.mask_points.iter().find(|(p, _)| *p == n) {
-                push(
-                    &format!("{modality}.mask_token"),
-                    Member {
-                        ty: "Param<Tensor<B, 1>>".into(),
-                        ctor: format!("rng.normal_param([{}], 0.02, device)", self.node(n).width),
-                        visit: format!(
-                            "v.param({}, &mut {{}}, false)?;",
-                            rs_str(&format!("{modality}.mask_token"))
-                        ),
-                    },
-                );
-            }
             if let Some(m) = self.member(n)? {
-                push(&self.node(n).path, m);
+                drawn(&self.node(n).path, m);
             }
+        }
+        for (n, modality) in &self.plan.mask_points {
+            drawn(
+                &format!("{modality}.mask_token"),
+                Member {
+                    ty: "Param<Tensor<B, 1>>".into(),
+                    ctor: format!("rng.normal_param([{}], 0.02, device)", self.node(*n).width),
+                    visit: format!(
+                        "v.param({}, &mut {{}}, false)?;",
+                        rs_str(&format!("{modality}.mask_token"))
+                    ),
+                },
+            );
         }
         let mut out = String::new();
         let _ = writeln!(out, "//! `{}`: one module per stem, trunk, head, layer and loop, and the forward pass\n//! (the checked graph's plan written out). Generated by `archc gen rust`; do not edit.\n", comment(&g.name));
         let uses_linear = items
             .iter()
             .any(|(_, ms)| ms.iter().any(|(_, m)| m.ty.contains("Linear")));
-        out.push_str("use crate::batch::{Batch, Region};\nuse crate::layers::*;\nuse crate::weights::{self, Visit};\nuse burn::config::Config;\nuse burn::module::{Module, Param};\n");
+        out.push_str("use crate::batch::{Batch, Region};\nuse crate::data::{Stem, StemData};\nuse crate::layers::*;\n");
+        if self.plan.order.iter().any(|&n| matches!(self.node(n).kind, NodeKind::Objective { .. })) {
+            out.push_str("use crate::objectives::{HeadSpec, Objective};\n");
+        } else {
+            out.push_str("use crate::objectives::HeadSpec;\n");
+        }
+        out.push_str("use crate::weights::{self, Visit};\nuse burn::config::Config;\nuse burn::module::{Module, Param};\n");
         if uses_linear {
             out.push_str("use burn::nn::Linear;\n");
         }
@@ -344,6 +372,7 @@ impl<'a> Emitter<'a> {
             })
             .collect();
         let _ = writeln!(out, "/// Attention regions beyond causal, by modality.\npub const MASKS: &[(&str, Region)] = &[{}];\n", regions.join(", "));
+        self.training_consts(&mut out);
         let mut fields = Vec::new();
         for (item, members) in &items {
             if members.len() == 1 && members[0].0.is_empty() {
@@ -395,7 +424,7 @@ impl<'a> Emitter<'a> {
                     field(name),
                     m.ty
                 );
-                ctor.push(format!("            {}: {},", field(name), m.ctor));
+                ctor.push(format!("{}: {}", field(name), m.ctor));
                 visits.push(
                     m.visit
                         .replace("{}", &format!("self.{}.{}", field(item), field(name))),
@@ -417,22 +446,8 @@ impl<'a> Emitter<'a> {
                     field(name),
                     entries[0].1.ty
                 );
-                let same = entries.iter().all(|(_, m)| m.ctor == entries[0].1.ctor);
-                if same {
-                    ctor.push(format!(
-                        "            {}: (0..{}).map(|_| {}).collect(),",
-                        field(name),
-                        entries.len(),
-                        entries[0].1.ctor
-                    ));
-                } else {
-                    let v: Vec<&str> = entries.iter().map(|(_, m)| m.ctor.as_str()).collect();
-                    ctor.push(format!(
-                        "            {}: vec![{}],",
-                        field(name),
-                        v.join(", ")
-                    ));
-                }
+                let v: Vec<&str> = entries.iter().map(|(_, m)| m.ctor.as_str()).collect();
+                ctor.push(format!("{}: vec![{}]", field(name), v.join(", ")));
                 for (i, m) in entries.iter() {
                     visits.push(
                         m.visit
@@ -441,13 +456,10 @@ impl<'a> Emitter<'a> {
                 }
             }
             out.push_str("}\n\n");
-            let body = ctor.join("\n");
-            let rng = if body.contains("rng") { "rng" } else { "_rng" };
-            let _ = writeln!(out, "impl<B: Backend> {cls}<B> {{\n    pub fn new({rng}: &mut Rng, device: &B::Device) -> Self {{\n        {cls} {{\n{body}\n        }}\n    }}\n}}\n");
             fields.push((
                 item.clone(),
                 format!("{cls}<B>"),
-                format!("{cls}::new(rng, device)"),
+                format!("{cls} {{ {} }}", ctor.join(", ")),
                 visits,
             ));
         }
@@ -455,7 +467,11 @@ impl<'a> Emitter<'a> {
         for (item, ty, _, _) in &fields {
             let _ = writeln!(out, "    pub {}: {ty},", field(item));
         }
-        out.push_str("}\n\n/// Builds a [`Model`]: parameters drawn from `seed` (linear maps U(±1/√in), embeddings\n/// and positions N(0, 0.02²), norms ones and zeros).\n#[derive(Config, Debug)]\npub struct ModelConfig {\n    #[config(default = 0)]\n    pub seed: u64,\n}\n\nimpl ModelConfig {\n    pub fn init<B: Backend>(&self, device: &B::Device) -> Model<B> {\n        let mut rng = Rng::new(self.seed);\n        let rng = &mut rng;\n        Model {\n");
+        out.push_str("}\n\n/// Builds a [`Model`]: parameters drawn from `seed` (linear maps U(±1/√in), embeddings\n/// and positions N(0, 0.02²), norms ones and zeros).\n#[derive(Config, Debug)]\npub struct ModelConfig {\n    #[config(default = 0)]\n    pub seed: u64,\n}\n\nimpl ModelConfig {\n    /// Draws every parameter in archc's order (so a seed gives `archc train`'s model).\n    pub fn init<B: Backend>(&self, device: &B::Device) -> Model<B> {\n        let mut rng = Rng::new(self.seed);\n        let rng = &mut rng;\n");
+        for d in &draws {
+            let _ = writeln!(out, "        {d}");
+        }
+        out.push_str("        Model {\n");
         for (item, _, ctor, _) in &fields {
             let _ = writeln!(out, "            {}: {ctor},", field(item));
         }
@@ -466,9 +482,121 @@ impl<'a> Emitter<'a> {
             }
         }
         out.push_str("        Ok(())\n    }\n\n");
+        self.diffusion_lookup(&mut out);
         self.forward(&mut out)?;
         out.push_str("}\n");
         Ok(out)
+    }
+
+    /// What training needs besides the layers: the model's name and IR, each head's
+    /// objective, the training draws, the loops and the stems, all in the runtime's order.
+    fn training_consts(&self, out: &mut String) {
+        let g = self.g;
+        let _ = writeln!(out, "/// The model's name, and its IR as `archc build` writes it (checkpoints carry its SHA-256).\npub const MODEL_NAME: &str = {};\npub const IR_YAML: &str = include_str!(\"../ir.yaml\");\n", rs_str(&g.name));
+        let mut heads = Vec::new();
+        for &n in &self.plan.order {
+            let (NodeKind::Objective { target, objective }, Owner::Head(h)) = (&self.node(n).kind, &self.node(n).owner) else {
+                continue;
+            };
+            let o = match &objective.kind {
+                ObjectiveKind::NextToken | ObjectiveKind::VqCe => {
+                    format!("Objective::NextId {{ z_loss: {:?} }}", objective.z_loss)
+                }
+                ObjectiveKind::MaskedRegression { shift, loss } => format!(
+                    "Objective::MaskedRegression {{ shift: {shift}, cosine: {} }}",
+                    b(matches!(loss, crate::model::RegressionLoss::Cosine))
+                ),
+                ObjectiveKind::Diffusion { .. } => "Objective::Diffusion".into(),
+                ObjectiveKind::Classify => "Objective::Classify".into(),
+            };
+            heads.push(format!(
+                "HeadSpec {{ head: {}, name: {}, target: {}, objective: {o}, weight: {:?} }}",
+                rs_str(h),
+                rs_str(objective.kind.name()),
+                rs_str(target.as_deref().unwrap_or_default()),
+                objective.weight
+            ));
+        }
+        let _ = writeln!(out, "/// The trained heads, in the checked graph's order (docs/semantics.md, \"Objectives\").\npub const HEADS: &[HeadSpec] = &[{}];\n", heads.join(", "));
+        let masks: Vec<String> = g
+            .masks
+            .iter()
+            .filter_map(|m| match m.region {
+                Region::MaskTokens { min_rate, max_rate } => {
+                    Some(format!("({}, {min_rate:?}, {max_rate:?})", rs_str(&m.modality)))
+                }
+                _ => None,
+            })
+            .collect();
+        let _ = writeln!(out, "/// `mask_tokens` modalities and their rate ranges: each training step draws a rate, then\n/// the masked rows.\npub const MASK_TOKENS: &[(&str, f64, f64)] = &[{}];\n", masks.join(", "));
+        let loops: Vec<String> = self.plan.loops.iter().map(|l| rs_str(&self.node(l.node).path)).collect();
+        let sampled: Vec<String> = self
+            .plan
+            .loops
+            .iter()
+            .filter_map(|l| match l.steps {
+                Steps::Sampled { mean, .. } => Some(format!("({}, {mean})", rs_str(&self.node(l.node).path))),
+                _ => None,
+            })
+            .collect();
+        let _ = writeln!(out, "/// Every loop, and the `sampled` ones with their mean passes (drawn per training step).\npub const LOOPS: &[&str] = &[{}];\npub const SAMPLED: &[(&str, u64)] = &[{}];\n", loops.join(", "), sampled.join(", "));
+        let order: Vec<String> = g
+            .graph
+            .node_weights()
+            .find_map(|n| match &n.kind {
+                NodeKind::Merge { stems } => Some(stems.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut stems: Vec<(usize, String)> = g
+            .graph
+            .node_weights()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let NodeKind::Input { modality, stem } = &n.kind else {
+                    return None;
+                };
+                let data = match stem {
+                    crate::model::StemKind::Tokens { vocab, max_len } => {
+                        format!("StemData::Tokens {{ vocab: {vocab}, max_len: {max_len} }}")
+                    }
+                    crate::model::StemKind::Codes { codebook, rows } => {
+                        format!("StemData::Codes {{ codebook: {codebook}, rows: {rows} }}")
+                    }
+                    crate::model::StemKind::Features { dim, rows, .. } => {
+                        format!("StemData::Features {{ dim: {dim}, rows: {rows} }}")
+                    }
+                };
+                let rank = order.iter().position(|o| o == modality).unwrap_or(order.len() + i);
+                Some((rank, format!("Stem {{ name: {}, data: {data} }}", rs_str(modality))))
+            })
+            .collect();
+        stems.sort_by_key(|(r, _)| *r);
+        let stems: Vec<String> = stems.into_iter().map(|(_, s)| s).collect();
+        let _ = writeln!(out, "/// The stems the data feeds, in the trunk's order.\npub const STEMS: &[Stem] = &[{}];\n", stems.join(", "));
+    }
+
+    /// `Model::diffusion(head)`: a diffusion head's MLP.
+    fn diffusion_lookup(&self, out: &mut String) {
+        let arms: Vec<String> = self
+            .plan
+            .order
+            .iter()
+            .filter_map(|&n| match (&self.node(n).kind, &self.node(n).owner) {
+                (NodeKind::Objective { objective, .. }, Owner::Head(h))
+                    if matches!(objective.kind, ObjectiveKind::Diffusion { .. }) =>
+                {
+                    Some(format!("            {} => Some(&{}),", rs_str(h), self.place(&self.node(n).path)))
+                }
+                _ => None,
+            })
+            .collect();
+        out.push_str("    /// A diffusion head's MLP (MAR), by head name.\n");
+        if arms.is_empty() {
+            out.push_str("    pub fn diffusion(&self, _head: &str) -> Option<&crate::diffusion::DiffusionMlp<B>> {\n        None\n    }\n\n");
+        } else {
+            let _ = writeln!(out, "    pub fn diffusion(&self, head: &str) -> Option<&crate::diffusion::DiffusionMlp<B>> {{\n        match head {{\n{}\n            _ => None,\n        }}\n    }}\n", arms.join("\n"));
+        }
     }
 
     fn read(&self, src: NodeIndex, rows: &str) -> Result<String, GenError> {

@@ -5,7 +5,7 @@ use crate::layers::{linear, Norm, Rng};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::silu;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 /// Width of the sinusoidal timestep embedding (DiT's `frequency_embedding_size`).
 pub const FREQ_DIM: usize = 256;
@@ -94,6 +94,41 @@ impl<B: Backend> DiffusionMlp<B> {
         self.final_linear
             .forward(layer_norm(h) * (scale + 1.0) + shift)
     }
+
+    /// The ε-prediction loss of target tokens x given conditions c: t ~ U{0..T-1},
+    /// ε ~ N(0, I), x_t = √ᾱ_t x + √(1 − ᾱ_t) ε, mean of (ε̂ − ε)². MAR's variational term for
+    /// the learned-sigma half is not computed (as in archc's runtime).
+    ///
+    /// # Shapes
+    /// x `[n, d]`, c `[n, z]` -> `[1]`
+    pub fn loss(&self, x: Tensor<B, 2>, c: Tensor<B, 2>, rng: &mut Rng) -> Tensor<B, 1> {
+        let [n, d] = x.dims();
+        let device = x.device();
+        let bar = alphas_cumprod(self.steps);
+        let ts: Vec<usize> = (0..n).map(|_| rng.below(self.steps)).collect();
+        let a: Vec<f32> = ts.iter().map(|&t| bar[t].sqrt() as f32).collect();
+        let s: Vec<f32> = ts.iter().map(|&t| (1.0 - bar[t]).sqrt() as f32).collect();
+        let eps: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
+        let col = |v: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v, [n, 1]), &device);
+        let eps = Tensor::<B, 2>::from_data(TensorData::new(eps, [n, d]), &device);
+        let xt = x * col(a) + eps.clone() * col(s);
+        let t = Tensor::<B, 1>::from_data(TensorData::new(ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), [n]), &device);
+        let pred = self.forward(xt, t, c).narrow(1, 0, d); // [n, d]
+        (pred - eps).powi_scalar(2).mean().reshape([1])
+    }
+}
+
+/// ᾱ_t of the cosine schedule (Nichol & Dhariwal 2021, as MAR's `gaussian_diffusion.py`).
+pub fn alphas_cumprod(steps: usize) -> Vec<f64> {
+    let f = |s: f64| ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
+    let mut out = Vec::with_capacity(steps);
+    let mut acc = 1.0;
+    for i in 0..steps {
+        let beta = (1.0 - f((i + 1) as f64 / steps as f64) / f(i as f64 / steps as f64)).min(0.999);
+        acc *= 1.0 - beta;
+        out.push(acc);
+    }
+    out
 }
 
 /// LayerNorm without affine parameters (MAR's `norm_final`, eps 1e-6).

@@ -8,7 +8,9 @@ use burn::nn::Linear;
 use burn::tensor::activation::{gelu, relu, silu, softmax};
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
-/// SplitMix64: initialisation draws, the same numbers on every backend.
+/// SplitMix64 (archc's runtime generator): initialisation and every training draw, the
+/// same numbers on every backend. Its whole state is one `u64`, which checkpoints store.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -16,7 +18,17 @@ impl Rng {
         Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
 
-    fn next_u64(&mut self) -> u64 {
+    /// The whole state, for a checkpoint.
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
+    /// A generator continuing from a [`Rng::state`].
+    pub fn from_state(state: u64) -> Self {
+        Rng(state)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -32,6 +44,28 @@ impl Rng {
     pub fn normal(&mut self) -> f64 {
         let (u, v) = (self.unit().max(1e-300), self.unit());
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// A Poisson(lambda) count: Knuth's product method on pieces of lambda <= 16.
+    pub fn poisson(&mut self, lambda: f64) -> u64 {
+        let mut left = lambda.max(0.0);
+        let mut count = 0;
+        while left > 0.0 {
+            let piece = left.min(16.0);
+            left -= piece;
+            let limit = (-piece).exp();
+            let mut p = self.unit();
+            while p > limit {
+                count += 1;
+                p *= self.unit();
+            }
+        }
+        count
     }
 
     /// U(-k, k) of a shape.

@@ -1,13 +1,17 @@
+//! `CRATE_NAME train --data shards:PATH [options]`: trains as `archc train` does, with its
+//! options, metrics and checkpoint format (`CRATE_NAME train --help` lists them).
+//!
 //! `CRATE_NAME forward WEIGHTS BATCH OUT`: loads the weights (safetensors, `.arch` names),
 //! runs the model on a batch (a safetensors file: `<stem>.ids` i64 `[b, n]`,
 //! `<stem>.features` f32 `[b, n, dim]`, `<stem>.masked` i64 0/1 `[b, n]`, metadata `layout`
 //! "stem:n,..."), and writes each head's output and each loop's passes (`steps.<loop>`).
 
 use burn::backend::ndarray::NdArrayDevice;
-use burn::backend::NdArray;
+use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Int, Tensor, TensorData};
 use CRATE_NAME::batch::Batch;
 use CRATE_NAME::model::ModelConfig;
+use CRATE_NAME::train::{train, Options, Stop, USAGE};
 use CRATE_NAME::weights::{to_safetensors, Loader, Saver};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -16,15 +20,21 @@ type B = NdArray<f32>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    let me = args.first().map_or("model", |s| s.as_str());
     let result = match args.get(1).map(String::as_str) {
-        Some("forward") if args.len() == 5 => forward(&args[2], &args[3], &args[4]),
-        _ => Err(format!("usage: {} forward WEIGHTS BATCH OUT", args.first().map_or("model", |s| s.as_str()))),
+        Some("forward") if args.len() == 5 => forward(&args[2], &args[3], &args[4]).map_err(Stop::from),
+        Some("train") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            println!("usage: {me} {USAGE}");
+            Ok(())
+        }
+        Some("train") => Options::parse(&args[2..]).map_err(Stop::from).and_then(|o| train::<Autodiff<B>>(&o, NdArrayDevice::Cpu)),
+        _ => Err(Stop(2, format!("usage: {me} {USAGE}\n       {me} forward WEIGHTS BATCH OUT"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Stop(code, e)) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -99,6 +99,22 @@ impl Loader {
         Ok(Loader { tensors, used: BTreeSet::new() })
     }
 
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// A tensor's data, which must have `shape`; it counts as used.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+        let Some((have, data)) = self.tensors.get(name) else {
+            return Err(format!("tensor `{name}` (shape {shape:?}) is missing"));
+        };
+        if have.as_slice() != shape {
+            return Err(format!("tensor `{name}` has shape {have:?}, but {shape:?} is needed"));
+        }
+        self.used.insert(name.to_string());
+        Ok(data.clone())
+    }
+
     /// Every tensor of the file was used.
     pub fn finish(self) -> Result<(), String> {
         let extra: Vec<&String> = self.tensors.keys().filter(|k| !self.used.contains(*k)).collect();
