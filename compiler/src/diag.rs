@@ -220,6 +220,8 @@ pub enum Error {
     },
     FutureTokenLeak {
         mask: Span,
+        /// `bidirectional` or `scales`.
+        region: &'static str,
         modality: String,
         head: Span,
         head_name: String,

@@ -1,5 +1,5 @@
-//! Mask regions against objectives: a bidirectional span must not show a position the
-//! token it is trained to predict.
+//! Mask regions against objectives: a bidirectional span, or a scale of a `scales` span,
+//! must not show a position the token it is trained to predict.
 
 use crate::diag::Error;
 use crate::model::{Model, ObjectiveKind, Region};
@@ -8,7 +8,12 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
     for m in model
         .masks
         .iter()
-        .filter(|m| m.region == Region::Bidirectional)
+        .filter(|m| match &m.region {
+            Region::Bidirectional => true,
+            // A scale of side s > 1 holds s² positions that see each other.
+            Region::Scales { sides } => sides.iter().any(|&s| s > 1),
+            _ => false,
+        })
     {
         let masked = model
             .masks
@@ -27,6 +32,7 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
             if leaks {
                 errors.push(Error::FutureTokenLeak {
                     mask: m.span,
+                    region: m.region.name(),
                     modality: m.modality.clone(),
                     head: h.span,
                     head_name: h.name.clone(),
