@@ -2,6 +2,7 @@
 //! diagnostics and picks exit codes: 0 clean (warnings allowed), 1 diagnostics, 2 usage or IO.
 
 mod build;
+mod compare;
 mod diff;
 mod gen;
 mod metrics;
@@ -86,6 +87,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Generate from a checkpoint with a KV cache; loops report their passes per token.
     Sample(sample::SampleArgs),
+    /// Train several models on the same data, seed and token budget; a table of final
+    /// per-head losses and tokens/s, and the loss curves in one picture.
+    Compare(compare::CompareArgs),
     /// Generate standalone code for the model: `archc gen torch FILE -o DIR`.
     Gen(gen::GenArgs),
     /// Write training data for a model as a safetensors shard (docs/data.md).
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Train(args) => train::train(&args),
         Command::Sample(args) => sample::sample(&args),
+        Command::Compare(args) => compare::compare(&args),
         Command::Gen(args) => gen::gen(&args),
         Command::Data(args) => gen::export(&args),
     }

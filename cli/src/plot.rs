@@ -24,6 +24,11 @@ fn esc(s: &str) -> String {
 /// `series`: name -> (step, loss) points. Non-positive or non-finite losses are skipped
 /// (a log axis cannot place them).
 pub fn loss_svg(title: &str, series: &BTreeMap<String, Vec<(u64, f64)>>) -> String {
+    loss_svg_over(title, "step", series)
+}
+
+/// [`loss_svg`] with another x axis (`xlabel`: what the points' first value counts).
+pub fn loss_svg_over(title: &str, xlabel: &str, series: &BTreeMap<String, Vec<(u64, f64)>>) -> String {
     let pts = || {
         series
             .values()
@@ -95,9 +100,10 @@ pub fn loss_svg(title: &str, series: &BTreeMap<String, Vec<(u64, f64)>>) -> Stri
     }
     let _ = writeln!(
         out,
-        r#"<text x="{:.1}" y="{}" text-anchor="middle">step</text>"#,
+        r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
         (xl + xr) / 2.0,
-        H - 6.0
+        H - 6.0,
+        esc(xlabel)
     );
     for (i, (name, points)) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
