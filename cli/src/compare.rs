@@ -1,19 +1,23 @@
 //! `archc compare A B [...] --steps N`: the seeds' experiment. Trains several models on the
 //! same data source, seed and token budget (the first model's `--steps` times its tokens
 //! per step; each other model takes as many steps as that budget buys it), on the CPU,
-//! and reports each model's final per-head losses (mean of the last tenth of its steps)
-//! and tokens/s as a table, with every loss curve in one picture over tokens seen.
-//! Writes DIR/compare.md, DIR/compare.csv and DIR/compare.svg.
+//! and reports a table per model: tokens/s, each head's training loss (mean of the last
+//! tenth of its steps, with the training draws: masked rows, sampled passes) and each
+//! head's evaluation loss (fresh batches from another generator stream, nothing masked,
+//! loops at their inference passes), with every training curve in one picture over
+//! tokens seen. Writes DIR/compare.md, DIR/compare.csv and DIR/compare.svg.
 
 use crate::summary::thousands;
 use crate::Instantiate;
 use archc_runtime::data;
-use archc_runtime::model::graph_to_model_seeded;
+use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
+use archc_runtime::objectives::head_losses;
 use archc_runtime::optim::AdamWConfig;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, StepReport, TrainConfig, Trainer};
+use archc_runtime::train::{data_spec, to_batch, StepReport, TrainConfig, Trainer};
+use burn::tensor::ElementConversion;
 use burn::backend::{ndarray::NdArrayDevice, Autodiff, NdArray};
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 type A = Autodiff<NdArray<f32>>;
+type E = NdArray<f32>;
+
+/// The generator stream of the evaluation batches (apart from training's data stream).
+const EVAL_STREAM: u64 = 0xE7A1;
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
@@ -47,6 +55,9 @@ pub struct CompareArgs {
     /// Seeds every model's parameters, data and draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Batches each model is evaluated on after training (the same batches for all).
+    #[arg(long, default_value_t = 16)]
+    eval_batches: usize,
     /// Where to write compare.md, compare.csv and compare.svg.
     #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "runs/compare")]
     out: PathBuf,
@@ -66,6 +77,8 @@ struct Run {
     seconds: f64,
     /// Per step: tokens seen so far and the report.
     reports: Vec<(usize, StepReport)>,
+    /// Per head: the mean loss over the evaluation batches.
+    eval: BTreeMap<String, f64>,
 }
 
 impl Run {
@@ -92,8 +105,8 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
 }
 
 fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
-    if args.steps == 0 || args.batch == 0 {
-        return Err(fail("--steps and --batch must be at least 1"));
+    if args.steps == 0 || args.batch == 0 || args.eval_batches == 0 {
+        return Err(fail("--steps, --batch and --eval-batches must be at least 1"));
     }
     if !(args.lr.is_finite() && args.lr > 0.0) {
         return Err(fail(format!("--lr must be a positive number, not {}", args.lr)));
@@ -150,18 +163,49 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             }
             reports.push((tokens, r));
         }
+        let seconds = start.elapsed().as_secs_f64();
+        let eval = evaluate(&t.model.valid(), &t.plan, source.as_mut(), args)
+            .map_err(|e| fail(format!("{name}: evaluation: {e}")))?;
+        let shown: Vec<String> = eval.iter().map(|(h, l)| format!("{h} {l:.4}")).collect();
+        eprintln!("  evaluation: {}", shown.join("  "));
         runs.push(Run {
             name: name.clone(),
             params,
             steps,
             tokens,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds,
             reports,
+            eval,
         });
     }
     let table = table(args, &runs);
     print!("{table}");
     write_outputs(&args.out, &runs, &table)
+}
+
+/// Per head, the mean loss over `--eval-batches` batches drawn from the evaluation
+/// stream, with no training draws: nothing masked, sampled loops at their mean.
+fn evaluate(
+    model: &ArchModel<E>,
+    plan: &Plan,
+    source: &mut dyn data::Source,
+    args: &CompareArgs,
+) -> Result<BTreeMap<String, f64>, String> {
+    let (mut data_rng, mut draws) = (Rng::new(args.seed ^ EVAL_STREAM), Rng::new(args.seed));
+    let device = NdArrayDevice::Cpu;
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for _ in 0..args.eval_batches {
+        let host = source.next_batch(&mut data_rng).map_err(|e| e.to_string())?;
+        let batch = to_batch::<E>(&host, &device);
+        let out = model.forward_batch(plan, &batch).map_err(|e| e.to_string())?;
+        for h in head_losses(model, plan, &out, &batch, &mut draws).map_err(|e| e.to_string())? {
+            let v: f64 = h.loss.into_scalar().elem();
+            let e = sums.entry(h.head).or_default();
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+    Ok(sums.into_iter().map(|(h, (s, n))| (h, s / n as f64)).collect())
 }
 
 /// Each file's model name, or its file stem where two models share a name.
@@ -195,18 +239,20 @@ fn table(args: &CompareArgs, runs: &[Run]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "data `{}`, seed {}, batch {}, lr {}, token budget {} (final loss: mean of the last tenth of the steps)\n",
+        "data `{}`, seed {}, batch {}, lr {}, token budget {}. train: each head's loss over the last tenth of the steps, with the training draws (masked rows, sampled passes); eval: over {} fresh batches of another generator stream, nothing masked, loops at their inference passes.\n",
         args.data,
         args.seed,
         args.batch,
         args.lr,
-        thousands(runs.first().map_or(0, |r| r.tokens) as u128)
+        thousands(runs.first().map_or(0, |r| r.tokens) as u128),
+        args.eval_batches
     );
     let mut header = vec!["model", "parameters", "steps", "tokens", "tokens/s"]
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
-    header.extend(heads.iter().map(|h| format!("loss `{h}`")));
+    header.extend(heads.iter().map(|h| format!("train `{h}`")));
+    header.extend(heads.iter().map(|h| format!("eval `{h}`")));
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
     for r in runs {
@@ -219,6 +265,7 @@ fn table(args: &CompareArgs, runs: &[Run]) -> String {
             thousands((r.tokens as f64 / r.seconds.max(1e-9)) as u128),
         ];
         row.extend(heads.iter().map(|h| fin.get(h).map_or("—".into(), |l| format!("{l:.4}"))));
+        row.extend(heads.iter().map(|h| r.eval.get(h).map_or("—".into(), |l| format!("{l:.4}"))));
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out

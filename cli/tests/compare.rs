@@ -39,13 +39,18 @@ fn compare_trains_each_model_on_the_same_budget_and_tabulates_the_heads() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = std::fs::read_to_string(out.join("compare.md")).unwrap();
     assert!(stdout.contains(&table), "the table is printed: {stdout}");
+    assert!(
+        table.contains("| train `lm` | eval `lm` |"),
+        "training and evaluation losses per head: {table}"
+    );
     let rows: Vec<Vec<String>> = table
         .lines()
         .filter(|l| l.starts_with("| `"))
         .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
         .collect();
     assert_eq!(rows.len(), 2, "{table}");
-    // Columns: "", model, parameters, steps, tokens, tokens/s, then a loss per head.
+    // Columns: "", model, parameters, steps, tokens, tokens/s, then the training and the
+    // evaluation loss per head.
     assert_eq!(rows[0][4], rows[1][4], "the same token budget: {table}");
     for r in &rows {
         let losses: Vec<f64> = r[6..].iter().filter_map(|c| c.parse().ok()).collect();
