@@ -3,6 +3,9 @@
 //! names are in docs/runtime.md.
 
 pub mod batch;
+/// The checkpoint format, one source for the runtime and the generated Rust crate (which
+/// carries a copy of this file, so it must not depend on the rest of the runtime).
+#[path = "../../compiler/src/gen/rust/checkpoint.rs"]
 pub mod checkpoint;
 pub mod data;
 pub mod decode;

@@ -1,5 +1,6 @@
-//! Checkpoints, in `archc train`'s format (archc's docs/training.md), so a run moves
-//! between this crate and archc in both directions: a directory `step-NNNNNNNN/` holding
+//! Checkpoints, `archc train`'s format (archc's docs/training.md; archc's runtime compiles
+//! this very file, and a generated crate carries it), so a run moves between archc and the
+//! generated crate in both directions: a directory `step-NNNNNNNN/` holding
 //! `model.safetensors` (the weights by `.arch` name), `optimizer.safetensors` (AdamW's
 //! moments, PyTorch names) and `state.json` (step, generator states, the IR's hash and
 //! each file's SHA-256). It is written under a temporary name and renamed into place, then
@@ -137,7 +138,10 @@ pub fn write(
         (MODEL.to_string(), sha256(model)),
         (OPTIMIZER.to_string(), sha256(optimizer)),
     ]);
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Io { path: dir.to_path_buf(), error: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Io {
+        path: dir.to_path_buf(),
+        error: e.to_string(),
+    })?;
     for (file, bytes) in [(MODEL, model), (OPTIMIZER, optimizer), (STATE, &json[..])] {
         write_synced(&tmp.join(file), bytes).map_err(|e| io(&tmp.join(file), e))?;
     }
