@@ -15,9 +15,9 @@ use archc_runtime::objectives::head_losses;
 use archc_runtime::optim::AdamWConfig;
 use archc_runtime::rng::Rng;
 use archc_runtime::train::{data_spec, to_batch, StepReport, TrainConfig, Trainer};
-use burn::tensor::ElementConversion;
 use burn::backend::{ndarray::NdArrayDevice, Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module};
+use burn::tensor::ElementConversion;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -59,7 +59,12 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 16)]
     eval_batches: usize,
     /// Where to write compare.md, compare.csv and compare.svg.
-    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "runs/compare")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "runs/compare"
+    )]
     out: PathBuf,
 }
 
@@ -93,7 +98,9 @@ impl Run {
                 e.1 += 1;
             }
         }
-        sums.into_iter().map(|(h, (s, n))| (h, s / n as f64)).collect()
+        sums.into_iter()
+            .map(|(h, (s, n))| (h, s / n as f64))
+            .collect()
     }
 }
 
@@ -106,10 +113,15 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
 
 fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
     if args.steps == 0 || args.batch == 0 || args.eval_batches == 0 {
-        return Err(fail("--steps, --batch and --eval-batches must be at least 1"));
+        return Err(fail(
+            "--steps, --batch and --eval-batches must be at least 1",
+        ));
     }
     if !(args.lr.is_finite() && args.lr > 0.0) {
-        return Err(fail(format!("--lr must be a positive number, not {}", args.lr)));
+        return Err(fail(format!(
+            "--lr must be a positive number, not {}",
+            args.lr
+        )));
     }
     let mut graphs = Vec::new();
     for f in &args.files {
@@ -131,8 +143,8 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
         let budget = *budget.get_or_insert(args.steps as usize * per_step);
         let steps = budget.div_ceil(per_step) as u64;
         let device = NdArrayDevice::Cpu;
-        let (model, plan) =
-            graph_to_model_seeded::<A>(g, &device, args.seed).map_err(|e| fail(format!("{name}: {e}")))?;
+        let (model, plan) = graph_to_model_seeded::<A>(g, &device, args.seed)
+            .map_err(|e| fail(format!("{name}: {e}")))?;
         let params = model.num_params();
         let config = TrainConfig {
             steps,
@@ -155,10 +167,16 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
         let start = Instant::now();
         let (mut tokens, mut reports) = (0, Vec::new());
         while t.step < steps {
-            let r = t.step(source.as_mut()).map_err(|e| fail(format!("{name}: {e}")))?;
+            let r = t
+                .step(source.as_mut())
+                .map_err(|e| fail(format!("{name}: {e}")))?;
             tokens += r.tokens;
             if r.step % (steps / 10).max(1) == 0 {
-                let heads: Vec<String> = r.losses.iter().map(|(h, l)| format!("{h} {l:.4}")).collect();
+                let heads: Vec<String> = r
+                    .losses
+                    .iter()
+                    .map(|(h, l)| format!("{h} {l:.4}"))
+                    .collect();
                 eprintln!("  step {}/{steps}  {}", r.step, heads.join("  "));
             }
             reports.push((tokens, r));
@@ -195,9 +213,13 @@ fn evaluate(
     let device = NdArrayDevice::Cpu;
     let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for _ in 0..args.eval_batches {
-        let host = source.next_batch(&mut data_rng).map_err(|e| e.to_string())?;
+        let host = source
+            .next_batch(&mut data_rng)
+            .map_err(|e| e.to_string())?;
         let batch = to_batch::<E>(&host, &device);
-        let out = model.forward_batch(plan, &batch).map_err(|e| e.to_string())?;
+        let out = model
+            .forward_batch(plan, &batch)
+            .map_err(|e| e.to_string())?;
         for h in head_losses(model, plan, &out, &batch, &mut draws).map_err(|e| e.to_string())? {
             let v: f64 = h.loss.into_scalar().elem();
             let e = sums.entry(h.head).or_default();
@@ -205,7 +227,10 @@ fn evaluate(
             e.1 += 1;
         }
     }
-    Ok(sums.into_iter().map(|(h, (s, n))| (h, s / n as f64)).collect())
+    Ok(sums
+        .into_iter()
+        .map(|(h, (s, n))| (h, s / n as f64))
+        .collect())
 }
 
 /// Each file's model name, or its file stem where two models share a name.
@@ -217,7 +242,9 @@ fn unique_names(files: &[PathBuf], graphs: &[archc::graph::ArchGraph]) -> Vec<St
         .enumerate()
         .map(|(i, (n, f))| {
             if names.iter().filter(|m| *m == n).count() > 1 {
-                let stem = f.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
+                let stem = f
+                    .file_stem()
+                    .map_or(String::new(), |s| s.to_string_lossy().into_owned());
                 format!("{n} ({stem}#{})", i + 1)
             } else {
                 n.clone()
@@ -264,8 +291,16 @@ fn table(args: &CompareArgs, runs: &[Run]) -> String {
             thousands(r.tokens as u128),
             thousands((r.tokens as f64 / r.seconds.max(1e-9)) as u128),
         ];
-        row.extend(heads.iter().map(|h| fin.get(h).map_or("—".into(), |l| format!("{l:.4}"))));
-        row.extend(heads.iter().map(|h| r.eval.get(h).map_or("—".into(), |l| format!("{l:.4}"))));
+        row.extend(
+            heads
+                .iter()
+                .map(|h| fin.get(h).map_or("—".into(), |l| format!("{l:.4}"))),
+        );
+        row.extend(
+            heads
+                .iter()
+                .map(|h| r.eval.get(h).map_or("—".into(), |l| format!("{l:.4}"))),
+        );
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out
@@ -278,7 +313,12 @@ fn write_outputs(dir: &Path, runs: &[Run], table: &str) -> Result<(), ExitCode> 
     for r in runs {
         for (tokens, rep) in &r.reports {
             for (h, l) in &rep.losses {
-                let _ = writeln!(csv, "{},{},{tokens},{h},{l}", r.name.replace(',', ";"), rep.step);
+                let _ = writeln!(
+                    csv,
+                    "{},{},{tokens},{h},{l}",
+                    r.name.replace(',', ";"),
+                    rep.step
+                );
                 series
                     .entry(format!("{} / {h}", r.name))
                     .or_default()
@@ -286,11 +326,22 @@ fn write_outputs(dir: &Path, runs: &[Run], table: &str) -> Result<(), ExitCode> 
             }
         }
     }
-    let svg = crate::plot::loss_svg_over("loss per head, same data and token budget", "tokens seen", &series);
-    for (file, text) in [("compare.md", table.to_string()), ("compare.csv", csv), ("compare.svg", svg)] {
+    let svg = crate::plot::loss_svg_over(
+        "loss per head, same data and token budget",
+        "tokens seen",
+        &series,
+    );
+    for (file, text) in [
+        ("compare.md", table.to_string()),
+        ("compare.csv", csv),
+        ("compare.svg", svg),
+    ] {
         let p = dir.join(file);
         std::fs::write(&p, text).map_err(|e| fail(format!("{}: {e}", p.display())))?;
     }
-    println!("\nwrote {}/compare.md, compare.csv, compare.svg", dir.display());
+    println!(
+        "\nwrote {}/compare.md, compare.csv, compare.svg",
+        dir.display()
+    );
     Ok(())
 }

@@ -28,7 +28,11 @@ pub fn loss_svg(title: &str, series: &BTreeMap<String, Vec<(u64, f64)>>) -> Stri
 }
 
 /// [`loss_svg`] with another x axis (`xlabel`: what the points' first value counts).
-pub fn loss_svg_over(title: &str, xlabel: &str, series: &BTreeMap<String, Vec<(u64, f64)>>) -> String {
+pub fn loss_svg_over(
+    title: &str,
+    xlabel: &str,
+    series: &BTreeMap<String, Vec<(u64, f64)>>,
+) -> String {
     let pts = || {
         series
             .values()

@@ -54,13 +54,19 @@ fn compare_trains_each_model_on_the_same_budget_and_tabulates_the_heads() {
     assert_eq!(rows[0][4], rows[1][4], "the same token budget: {table}");
     for r in &rows {
         let losses: Vec<f64> = r[6..].iter().filter_map(|c| c.parse().ok()).collect();
-        assert!(!losses.is_empty() && losses.iter().all(|l| l.is_finite() && *l > 0.0), "{r:?}");
+        assert!(
+            !losses.is_empty() && losses.iter().all(|l| l.is_finite() && *l > 0.0),
+            "{r:?}"
+        );
     }
     let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
     assert_eq!(csv.lines().next(), Some("model,step,tokens,head,loss"));
     assert!(csv.lines().count() > 24, "{csv}");
     let svg = std::fs::read_to_string(out.join("compare.svg")).unwrap();
-    assert!(svg.contains("tokens seen") && svg.matches("<path").count() > 2, "{svg}");
+    assert!(
+        svg.contains("tokens seen") && svg.matches("<path").count() > 2,
+        "{svg}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -68,7 +74,12 @@ fn compare_trains_each_model_on_the_same_budget_and_tabulates_the_heads() {
 fn compare_refuses_one_model_a_missing_file_and_a_zero_budget() {
     let one = archc(&["compare", "models/gpt2-tiny.arch"]);
     assert_eq!(one.status.code(), Some(2));
-    let missing = archc(&["compare", "models/gpt2-tiny.arch", "models/nope.arch", "--smoke"]);
+    let missing = archc(&[
+        "compare",
+        "models/gpt2-tiny.arch",
+        "models/nope.arch",
+        "--smoke",
+    ]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.arch"));
     let zero = archc(&[

@@ -195,7 +195,6 @@ layer train: b { from: trunk.out }
     }
 }
 
-
 /// The generated train.py trains 5 steps on the built-in task (written by `archc data`),
 /// one process and two under torchrun with DDP and FSDP2 (gloo, CPU); the weights it writes
 /// load back into the runtime by name (`archc run --weights`).

@@ -104,14 +104,30 @@ fn generated_rust_crates_build_lint_clean_equal_the_runtime_and_train_as_archc_d
 
 /// The settings both trainers run with: a schedule of 5 steps, checkpoints at 3 and 5.
 const RUN: &[&str] = &[
-    "--data", "shards:shard.safetensors", "--steps", "5", "--batch", "2", "--seed", "11",
-    "--checkpoint-every", "3", "--clip", "0.5", "--accum", "2",
+    "--data",
+    "shards:shard.safetensors",
+    "--steps",
+    "5",
+    "--batch",
+    "2",
+    "--seed",
+    "11",
+    "--checkpoint-every",
+    "3",
+    "--clip",
+    "0.5",
+    "--accum",
+    "2",
 ];
 
 /// Runs `cmd` in `dir` and returns its stdout, failing with its stderr.
 fn run(mut cmd: Command, dir: &Path, what: &str) -> String {
     let o = cmd.current_dir(dir).output().unwrap();
-    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -159,7 +175,10 @@ fn stopped_at_3(from: &Path, to: &Path) {
 fn trains_as_archc_does(file: &Path, binary: &Path, dir: &Path) {
     let model = file.file_name().unwrap().to_string_lossy().into_owned();
     let file = file.to_str().unwrap();
-    archc(&["data", file, "-o", "shard.safetensors", "--examples", "32"], dir);
+    archc(
+        &["data", file, "-o", "shard.safetensors", "--examples", "32"],
+        dir,
+    );
     let ours = |out: &str, resume: bool| {
         let mut c = Command::new(binary);
         c.arg("train").args(RUN).args(["-o", out]);
@@ -196,7 +215,10 @@ fn trains_as_archc_does(file: &Path, binary: &Path, dir: &Path) {
         let r = dir.join(resumed);
         assert_eq!(losses(&r), first, "{model}: {resumed}: the metrics differ");
         for ((f, x), (_, y)) in checkpoint(&r, 5).iter().zip(checkpoint(&b, 5)) {
-            assert!(*x == y, "{model}: {resumed}: {f} differs from the uninterrupted run's");
+            assert!(
+                *x == y,
+                "{model}: {resumed}: {f} differs from the uninterrupted run's"
+            );
         }
     }
     eprintln!("{model}: 5 training steps equal archc's: {}", first[5]);
@@ -222,33 +244,118 @@ fn the_generated_trainer_refuses_bad_input_with_a_reason() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bin = target.join("release/gpt2_tiny_model");
     let f = file.to_str().unwrap();
-    archc(&["data", f, "-o", "shard.safetensors", "--examples", "8"], &dir);
+    archc(
+        &["data", f, "-o", "shard.safetensors", "--examples", "8"],
+        &dir,
+    );
     let vlm = root().join("models/perfect-vlm-tiny.arch");
-    archc(&["data", vlm.to_str().unwrap(), "-o", "vlm.safetensors", "--examples", "8"], &dir);
+    archc(
+        &[
+            "data",
+            vlm.to_str().unwrap(),
+            "-o",
+            "vlm.safetensors",
+            "--examples",
+            "8",
+        ],
+        &dir,
+    );
     std::fs::write(dir.join("junk.safetensors"), b"not a shard").unwrap();
     let refuse = |args: &[&str], why: &str| {
-        let o = Command::new(&bin).arg("train").args(args).current_dir(&dir).output().unwrap();
+        let o = Command::new(&bin)
+            .arg("train")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(why), "{args:?}: expected `{why}` in: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     };
     refuse(&[], "--data is required");
-    refuse(&["--data", "shard.safetensors", "--lr", "-1"], "--lr must be a positive number");
-    refuse(&["--data", "shard.safetensors", "--steps", "x"], "--steps: `x` is not a valid value");
-    refuse(&["--data", "shard.safetensors", "--bogus"], "unknown option `--bogus`");
+    refuse(
+        &["--data", "shard.safetensors", "--lr", "-1"],
+        "--lr must be a positive number",
+    );
+    refuse(
+        &["--data", "shard.safetensors", "--steps", "x"],
+        "--steps: `x` is not a valid value",
+    );
+    refuse(
+        &["--data", "shard.safetensors", "--bogus"],
+        "unknown option `--bogus`",
+    );
     refuse(&["--data", "missing.safetensors"], "missing.safetensors");
-    refuse(&["--data", "junk.safetensors"], "not a readable safetensors file");
+    refuse(
+        &["--data", "junk.safetensors"],
+        "not a readable safetensors file",
+    );
     refuse(&["--data", "vlm.safetensors"], "which the model lacks");
-    refuse(&["--data", "shard.safetensors", "--resume", "-o", "none"], "is not a checkpoint");
+    refuse(
+        &["--data", "shard.safetensors", "--resume", "-o", "none"],
+        "is not a checkpoint",
+    );
     let ok = Command::new(&bin)
-        .args(["train", "--data", "shard.safetensors", "--steps", "2", "--batch", "2", "-o", "r"])
+        .args([
+            "train",
+            "--data",
+            "shard.safetensors",
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+            "-o",
+            "r",
+        ])
         .current_dir(&dir)
         .output()
         .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    refuse(&["--data", "shard.safetensors", "--steps", "4", "--batch", "2", "-o", "r"], "already holds a run");
-    refuse(&["--data", "shard.safetensors", "--steps", "4", "--batch", "3", "-o", "r", "--resume"], "batch 2 (now 3)");
-    refuse(&["--data", "shard.safetensors", "--steps", "2", "--batch", "2", "-o", "r", "--resume"], "raise --steps");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    refuse(
+        &[
+            "--data",
+            "shard.safetensors",
+            "--steps",
+            "4",
+            "--batch",
+            "2",
+            "-o",
+            "r",
+        ],
+        "already holds a run",
+    );
+    refuse(
+        &[
+            "--data",
+            "shard.safetensors",
+            "--steps",
+            "4",
+            "--batch",
+            "3",
+            "-o",
+            "r",
+            "--resume",
+        ],
+        "batch 2 (now 3)",
+    );
+    refuse(
+        &[
+            "--data",
+            "shard.safetensors",
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+            "-o",
+            "r",
+            "--resume",
+        ],
+        "raise --steps",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -65,7 +65,10 @@ fn end_to_end(file: &Path, out: &Path) -> Result<String, String> {
     // Clean, or only the A0702 warning that names a baseline's explicit allow.
     let codes: Vec<&str> = stderr
         .lines()
-        .filter_map(|l| l.split_whitespace().find(|w| w.trim_matches(['[', ']', ':']).starts_with("A0")))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.trim_matches(['[', ']', ':']).starts_with("A0"))
+        })
         .collect();
     if codes.iter().any(|c| !c.contains("A0702")) {
         return Err(format!("archc check reports more than an allow: {stderr}"));
@@ -80,7 +83,16 @@ fn end_to_end(file: &Path, out: &Path) -> Result<String, String> {
     archc(&["run", f, "--smoke", "--backward"])?;
     let run = out.join("train");
     archc(&[
-        "train", f, "--smoke", "--steps", "50", "--batch", "4", "--seed", "1", "-o",
+        "train",
+        f,
+        "--smoke",
+        "--steps",
+        "50",
+        "--batch",
+        "4",
+        "--seed",
+        "1",
+        "-o",
         run.to_str().unwrap(),
     ])?;
     let mut report = Vec::new();
@@ -90,7 +102,9 @@ fn end_to_end(file: &Path, out: &Path) -> Result<String, String> {
         }
         let (first, last) = (mean(&v[..10]), mean(&v[40..]));
         if last >= first {
-            return Err(format!("head `{head}`: loss did not fall: first 10 {first:.4}, last 10 {last:.4}"));
+            return Err(format!(
+                "head `{head}`: loss did not fall: first 10 {first:.4}, last 10 {last:.4}"
+            ));
         }
         report.push(format!("{head} {first:.3} -> {last:.3}"));
     }
@@ -123,4 +137,27 @@ fn every_model_checks_builds_runs_and_learns_at_smoke_scale() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// docs/models.md and its pictures are what `docs/gallery.py` makes of models/ now:
+/// every number in the gallery comes from `archc build` and `archc diff`.
+#[test]
+fn the_gallery_is_up_to_date() {
+    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let o = Command::new(py)
+        .args([
+            "docs/gallery.py",
+            "--check",
+            "--archc",
+            env!("CARGO_BIN_EXE_archc"),
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

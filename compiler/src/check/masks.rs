@@ -5,16 +5,12 @@ use crate::diag::Error;
 use crate::model::{Model, ObjectiveKind, Region};
 
 pub fn check(model: &Model, errors: &mut Vec<Error>) {
-    for m in model
-        .masks
-        .iter()
-        .filter(|m| match &m.region {
-            Region::Bidirectional => true,
-            // A scale of side s > 1 holds s² positions that see each other.
-            Region::Scales { sides } => sides.iter().any(|&s| s > 1),
-            _ => false,
-        })
-    {
+    for m in model.masks.iter().filter(|m| match &m.region {
+        Region::Bidirectional => true,
+        // A scale of side s > 1 holds s² positions that see each other.
+        Region::Scales { sides } => sides.iter().any(|&s| s > 1),
+        _ => false,
+    }) {
         let masked = model
             .masks
             .iter()

@@ -339,7 +339,12 @@ impl<'a> Emitter<'a> {
             .iter()
             .any(|(_, ms)| ms.iter().any(|(_, m)| m.ty.contains("Linear")));
         out.push_str("use crate::batch::{Batch, Region};\nuse crate::data::{Stem, StemData};\nuse crate::layers::*;\n");
-        if self.plan.order.iter().any(|&n| matches!(self.node(n).kind, NodeKind::Objective { .. })) {
+        if self
+            .plan
+            .order
+            .iter()
+            .any(|&n| matches!(self.node(n).kind, NodeKind::Objective { .. }))
+        {
             out.push_str("use crate::objectives::{HeadSpec, Objective};\n");
         } else {
             out.push_str("use crate::objectives::HeadSpec;\n");
@@ -495,7 +500,9 @@ impl<'a> Emitter<'a> {
         let _ = writeln!(out, "/// The model's name, and its IR as `archc build` writes it (checkpoints carry its SHA-256).\npub const MODEL_NAME: &str = {};\npub const IR_YAML: &str = include_str!(\"../ir.yaml\");\n", rs_str(&g.name));
         let mut heads = Vec::new();
         for &n in &self.plan.order {
-            let (NodeKind::Objective { target, objective }, Owner::Head(h)) = (&self.node(n).kind, &self.node(n).owner) else {
+            let (NodeKind::Objective { target, objective }, Owner::Head(h)) =
+                (&self.node(n).kind, &self.node(n).owner)
+            else {
                 continue;
             };
             let o = match &objective.kind {
@@ -522,20 +529,28 @@ impl<'a> Emitter<'a> {
             .masks
             .iter()
             .filter_map(|m| match m.region {
-                Region::MaskTokens { min_rate, max_rate } => {
-                    Some(format!("({}, {min_rate:?}, {max_rate:?})", rs_str(&m.modality)))
-                }
+                Region::MaskTokens { min_rate, max_rate } => Some(format!(
+                    "({}, {min_rate:?}, {max_rate:?})",
+                    rs_str(&m.modality)
+                )),
                 _ => None,
             })
             .collect();
         let _ = writeln!(out, "/// `mask_tokens` modalities and their rate ranges: each training step draws a rate, then\n/// the masked rows.\npub const MASK_TOKENS: &[(&str, f64, f64)] = &[{}];\n", masks.join(", "));
-        let loops: Vec<String> = self.plan.loops.iter().map(|l| rs_str(&self.node(l.node).path)).collect();
+        let loops: Vec<String> = self
+            .plan
+            .loops
+            .iter()
+            .map(|l| rs_str(&self.node(l.node).path))
+            .collect();
         let sampled: Vec<String> = self
             .plan
             .loops
             .iter()
             .filter_map(|l| match l.steps {
-                Steps::Sampled { mean, .. } => Some(format!("({}, {mean})", rs_str(&self.node(l.node).path))),
+                Steps::Sampled { mean, .. } => {
+                    Some(format!("({}, {mean})", rs_str(&self.node(l.node).path)))
+                }
                 _ => None,
             })
             .collect();
@@ -567,8 +582,14 @@ impl<'a> Emitter<'a> {
                         format!("StemData::Features {{ dim: {dim}, rows: {rows} }}")
                     }
                 };
-                let rank = order.iter().position(|o| o == modality).unwrap_or(order.len() + i);
-                Some((rank, format!("Stem {{ name: {}, data: {data} }}", rs_str(modality))))
+                let rank = order
+                    .iter()
+                    .position(|o| o == modality)
+                    .unwrap_or(order.len() + i);
+                Some((
+                    rank,
+                    format!("Stem {{ name: {}, data: {data} }}", rs_str(modality)),
+                ))
             })
             .collect();
         stems.sort_by_key(|(r, _)| *r);
@@ -586,7 +607,11 @@ impl<'a> Emitter<'a> {
                 (NodeKind::Objective { objective, .. }, Owner::Head(h))
                     if matches!(objective.kind, ObjectiveKind::Diffusion { .. }) =>
                 {
-                    Some(format!("            {} => Some(&{}),", rs_str(h), self.place(&self.node(n).path)))
+                    Some(format!(
+                        "            {} => Some(&{}),",
+                        rs_str(h),
+                        self.place(&self.node(n).path)
+                    ))
                 }
                 _ => None,
             })
