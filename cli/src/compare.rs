@@ -3,15 +3,18 @@
 //! per step; each other model takes as many steps as that budget buys it), on the CPU,
 //! and reports a table per model: tokens/s, each head's training loss (mean of the last
 //! tenth of its steps, with the training draws: masked rows, sampled passes) and each
-//! head's evaluation loss (fresh batches from another generator stream, nothing masked,
-//! loops at their inference passes), with every training curve in one picture over
-//! tokens seen. Writes DIR/compare.md, DIR/compare.csv and DIR/compare.svg.
+//! head's evaluation loss (batches from another generator stream, loops at their
+//! inference passes; a head whose target has `mask_tokens` is scored on drawn masks, as
+//! its objective is defined, every other head with nothing masked), with every training
+//! curve in one picture over tokens seen. Writes DIR/compare.md, DIR/compare.csv and DIR/compare.svg.
 
 use crate::summary::thousands;
 use crate::Instantiate;
+use archc::model::Region;
 use archc_runtime::data;
+use archc_runtime::draws::draw_for_training;
 use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
-use archc_runtime::objectives::head_losses;
+use archc_runtime::objectives::{head_losses, trained_heads};
 use archc_runtime::optim::AdamWConfig;
 use archc_runtime::rng::Rng;
 use archc_runtime::train::{data_spec, to_batch, StepReport, TrainConfig, Trainer};
@@ -123,6 +126,11 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             args.lr
         )));
     }
+    for (name, v) in [("--clip", args.clip), ("--weight-decay", args.weight_decay)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(fail(format!("{name} must be a number >= 0, not {v}")));
+        }
+    }
     let mut graphs = Vec::new();
     for f in &args.files {
         graphs.push(crate::build::load_graph(f, &args.inst)?);
@@ -140,7 +148,17 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             .tokens()
             .max(1);
         let mut source = data::open(&args.data, &spec).map_err(|e| fail(format!("{name}: {e}")))?;
-        let budget = *budget.get_or_insert(args.steps as usize * per_step);
+        let first = usize::try_from(args.steps)
+            .ok()
+            .and_then(|s| s.checked_mul(per_step))
+            .ok_or_else(|| {
+                fail(format!(
+                    "--steps {} times {per_step} tokens a step is too large",
+                    args.steps
+                ))
+            })?;
+        let budget = *budget.get_or_insert(first);
+        // The step that reaches the budget is the last (at most one step's tokens over).
         let steps = budget.div_ceil(per_step) as u64;
         let device = NdArrayDevice::Cpu;
         let (model, plan) = graph_to_model_seeded::<A>(g, &device, args.seed)
@@ -209,22 +227,48 @@ fn evaluate(
     source: &mut dyn data::Source,
     args: &CompareArgs,
 ) -> Result<BTreeMap<String, f64>, String> {
-    let (mut data_rng, mut draws) = (Rng::new(args.seed ^ EVAL_STREAM), Rng::new(args.seed));
+    // A head whose target has `mask_tokens` is defined on masked rows: it is scored with
+    // masks drawn (from the evaluation stream); every other head with nothing masked.
+    let masked: Vec<String> = plan
+        .graph
+        .masks
+        .iter()
+        .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
+        .map(|m| m.modality.clone())
+        .collect();
+    let on_masks: Vec<String> = trained_heads(plan)
+        .into_iter()
+        .filter(|(_, _, t)| t.as_ref().is_some_and(|t| masked.contains(t)))
+        .map(|(h, _, _)| h)
+        .collect();
+    let mut data_rng = Rng::new(args.seed ^ EVAL_STREAM);
+    let mut draws = Rng::new(args.seed ^ EVAL_STREAM ^ 1);
     let device = NdArrayDevice::Cpu;
     let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for _ in 0..args.eval_batches {
         let host = source
             .next_batch(&mut data_rng)
             .map_err(|e| e.to_string())?;
-        let batch = to_batch::<E>(&host, &device);
-        let out = model
-            .forward_batch(plan, &batch)
-            .map_err(|e| e.to_string())?;
-        for h in head_losses(model, plan, &out, &batch, &mut draws).map_err(|e| e.to_string())? {
-            let v: f64 = h.loss.into_scalar().elem();
-            let e = sums.entry(h.head).or_default();
-            e.0 += v;
-            e.1 += 1;
+        let mut passes = vec![(to_batch::<E>(&host, &device), false)];
+        if !on_masks.is_empty() {
+            let mut b = to_batch::<E>(&host, &device);
+            draw_for_training(plan, &mut b, &mut draws);
+            b.steps.clear(); // loops at their inference passes
+            passes.push((b, true));
+        }
+        for (batch, with_masks) in &passes {
+            let out = model
+                .forward_batch(plan, batch)
+                .map_err(|e| e.to_string())?;
+            for h in head_losses(model, plan, &out, batch, &mut draws).map_err(|e| e.to_string())? {
+                if on_masks.contains(&h.head) != *with_masks {
+                    continue;
+                }
+                let v: f64 = h.loss.into_scalar().elem();
+                let e = sums.entry(h.head).or_default();
+                e.0 += v;
+                e.1 += 1;
+            }
         }
     }
     Ok(sums
@@ -253,6 +297,12 @@ fn unique_names(files: &[PathBuf], graphs: &[archc::graph::ArchGraph]) -> Vec<St
         .collect()
 }
 
+/// The command as typed (arguments after the program name), for the report.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("archc {}", args.join(" "))
+}
+
 /// The markdown table: one row per model, one column per head any model has.
 fn table(args: &CompareArgs, runs: &[Run]) -> String {
     let mut heads: Vec<String> = Vec::new();
@@ -266,13 +316,19 @@ fn table(args: &CompareArgs, runs: &[Run]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "data `{}`, seed {}, batch {}, lr {}, token budget {}. train: each head's loss over the last tenth of the steps, with the training draws (masked rows, sampled passes); eval: over {} fresh batches of another generator stream, nothing masked, loops at their inference passes.\n",
+        "`{}`\n\ndata `{}`, seed {}, batch {}, lr {}, token budget {}. train: each head's loss over the last tenth of the steps, with the training draws (masked rows, sampled passes). eval: over {} batches of another generator stream ({}), loops at their inference passes; a head whose target has `mask_tokens` with masks drawn, every other head with nothing masked.\n",
+        command_line(),
         args.data,
         args.seed,
         args.batch,
         args.lr,
         thousands(runs.first().map_or(0, |r| r.tokens) as u128),
-        args.eval_batches
+        args.eval_batches,
+        if args.data.starts_with("synthetic") {
+            "fresh examples of the task"
+        } else {
+            "drawn from the same data as training, not held out"
+        }
     );
     let mut header = vec!["model", "parameters", "steps", "tokens", "tokens/s"]
         .into_iter()
