@@ -22,9 +22,13 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
             if target != &m.modality {
                 continue;
             }
-            // Next-position objectives always leak; masked regression leaks when nothing is masked.
+            // Next-position objectives always leak; masked regression and diffusion (which
+            // then predicts row k + 1 from position k) leak when nothing is masked.
             let leaks = obj.kind.is_next_position()
-                || (matches!(obj.kind, ObjectiveKind::MaskedRegression { .. }) && !masked);
+                || (matches!(
+                    obj.kind,
+                    ObjectiveKind::MaskedRegression { .. } | ObjectiveKind::Diffusion { .. }
+                ) && !masked);
             if leaks {
                 errors.push(Error::FutureTokenLeak {
                     mask: m.span,

@@ -288,7 +288,7 @@ pub fn words(e: &Error) -> Words {
                     format!("future-token leak: `{modality}` has `scales`, whose positions see the rest of their scale, and head `{head_name}` predicts its next position"),
                     format!("keep `{modality}` causal (remove `mask {modality}: scales(...)`): a next-position objective under `scales` sees its target; VAR's same-position prediction from the scales before is not expressible yet"),
                 )
-            } else if *objective_name == "masked_regression" {
+            } else if matches!(*objective_name, "masked_regression" | "diffusion") {
                 (
                     format!("future-token leak: `{modality}` is bidirectional and nothing in it is masked, so head `{head_name}` can copy what it regresses"),
                     format!("add `mask {modality}: mask_tokens(rate = 0.0..1.0)` so the regressed positions are hidden"),
