@@ -7,7 +7,7 @@ use crate::forward::Output;
 use crate::model::{ArchModel, Plan, Unsupported};
 use crate::rng::Rng;
 use archc::graph::{NodeKind, Owner};
-use archc::model::{Objective, ObjectiveKind, RegressionLoss};
+use archc::model::{Objective, ObjectiveKind, Region, RegressionLoss};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{backend::Backend, Int, Tensor};
 
@@ -78,7 +78,7 @@ pub fn head_losses<B: Backend>(
                         "head `{head}` predicts `{target}`, which has no ids"
                     ))
                 })?;
-                next_id_loss(y, ids, objective.z_loss)
+                next_id_loss(y, ids, objective.z_loss, prefix_skip(plan, &target))
             }
             ObjectiveKind::MaskedRegression { shift, loss } => {
                 let x = features(batch, head, &target)?;
@@ -122,8 +122,22 @@ fn features<B: Backend>(
     })
 }
 
-/// Cross-entropy of position k's logits against id k + 1, plus `z_loss` · mean(logsumexp²)
-/// (PaLM's auxiliary loss).
+/// Predictions a `prefix(len)` region leaves out of a next-position loss: position k sees
+/// id k + 1 while both are in the prefix, so the first `len - 1` are not scored.
+pub fn prefix_skip(plan: &Plan, target: &str) -> usize {
+    plan.graph
+        .masks
+        .iter()
+        .filter_map(|m| match m.region {
+            Region::Prefix { len } if m.modality == target => Some(len as usize),
+            _ => None,
+        })
+        .max()
+        .map_or(0, |len| len.saturating_sub(1))
+}
+
+/// Cross-entropy of position k's logits against id k + 1 for k >= `skip`, plus `z_loss` ·
+/// mean(logsumexp²) over the same positions (PaLM's auxiliary loss).
 ///
 /// # Shapes
 /// logits `[b, n, V]`, ids `[b, n]` -> `[1]`
@@ -131,20 +145,22 @@ pub fn next_id_loss<B: Backend>(
     logits: Tensor<B, 3>,
     ids: Tensor<B, 2, Int>,
     z_loss: f64,
+    skip: usize,
 ) -> Option<Tensor<B, 1>> {
     let [b, n, v] = logits.dims();
-    if n < 2 {
+    if n < skip + 2 {
         return None;
     }
-    let logits = logits.narrow(1, 0, n - 1); // [b, n-1, V]
-    let targets = ids.narrow(1, 1, n - 1).reshape([b, n - 1, 1]);
+    let m = n - 1 - skip; // scored predictions
+    let logits = logits.narrow(1, skip, m); // [b, m, V]
+    let targets = ids.narrow(1, skip + 1, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
     let ce = logp.gather(2, targets).neg().mean().reshape([1]);
     if z_loss == 0.0 {
         return Some(ce);
     }
-    let max = logits.clone().max_dim(2).detach(); // [b, n-1, 1]
-    let lse = (logits - max.clone().expand([b, n - 1, v]))
+    let max = logits.clone().max_dim(2).detach(); // [b, m, 1]
+    let lse = (logits - max.clone().expand([b, m, v]))
         .exp()
         .sum_dim(2)
         .log()
@@ -240,4 +256,53 @@ fn diffusion_rows<B: Backend>(
         .reshape([b * n, zd])
         .select(0, index::<B>(&conds, &device));
     Some((x, z))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_id_loss;
+    use burn::backend::NdArray;
+    use burn::tensor::{Int, Tensor, TensorData};
+
+    type B = NdArray<f32>;
+
+    /// −log softmax(logits[s][k])[ids[s][k + 1]], averaged over k >= skip, in f64.
+    fn by_hand(logits: &[f32], ids: &[i64], b: usize, n: usize, v: usize, skip: usize) -> f64 {
+        let mut sum = 0.0;
+        let mut count = 0;
+        for s in 0..b {
+            for k in skip..n - 1 {
+                let row = &logits[(s * n + k) * v..][..v];
+                let lse = row.iter().map(|&x| f64::from(x).exp()).sum::<f64>().ln();
+                sum += lse - f64::from(row[ids[s * n + k + 1] as usize]);
+                count += 1;
+            }
+        }
+        sum / count as f64
+    }
+
+    /// A `prefix(len)` leaves out the first len − 1 predictions (docs/semantics.md).
+    #[test]
+    fn the_loss_skips_the_predictions_a_prefix_can_see() {
+        let (b, n, v) = (2, 7, 5);
+        let logits: Vec<f32> = (0..b * n * v)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let ids: Vec<i64> = (0..b * n).map(|i| (i * 3 % v) as i64).collect();
+        let device = Default::default();
+        let lt = Tensor::<B, 3>::from_data(TensorData::new(logits.clone(), [b, n, v]), &device);
+        let it = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [b, n]), &device);
+        for skip in [0, 1, 3, 5] {
+            let got: f32 = next_id_loss(lt.clone(), it.clone(), 0.0, skip)
+                .expect("predictions left")
+                .into_scalar();
+            let want = by_hand(&logits, &ids, b, n, v, skip);
+            assert!(
+                (f64::from(got) - want).abs() < 1e-5,
+                "skip {skip}: {got} vs {want}"
+            );
+        }
+        // Nothing left to predict: no loss.
+        assert!(next_id_loss(lt, it, 0.0, 6).is_none());
+    }
 }

@@ -46,6 +46,19 @@ fn field(name: &str) -> String {
     }
 }
 
+/// Next-position predictions a `prefix(len)` region over `target` leaves out of the loss:
+/// the first len - 1, whose targets their positions can see.
+pub(super) fn prefix_skip(g: &ArchGraph, target: &str) -> u64 {
+    g.masks
+        .iter()
+        .filter_map(|m| match m.region {
+            Region::Prefix { len } if m.modality == target => Some(len),
+            _ => None,
+        })
+        .max()
+        .map_or(0, |len| len.saturating_sub(1))
+}
+
 /// A Rust string literal (`str`'s Debug escapes quotes, backslashes and control characters).
 fn rs_str(s: &str) -> String {
     format!("{s:?}")
@@ -506,9 +519,11 @@ impl<'a> Emitter<'a> {
                 continue;
             };
             let o = match &objective.kind {
-                ObjectiveKind::NextToken | ObjectiveKind::VqCe => {
-                    format!("Objective::NextId {{ z_loss: {:?} }}", objective.z_loss)
-                }
+                ObjectiveKind::NextToken | ObjectiveKind::VqCe => format!(
+                    "Objective::NextId {{ z_loss: {:?}, skip: {} }}",
+                    objective.z_loss,
+                    prefix_skip(g, target.as_deref().unwrap_or_default())
+                ),
                 ObjectiveKind::MaskedRegression { shift, loss } => format!(
                     "Objective::MaskedRegression {{ shift: {shift}, cosine: {} }}",
                     b(matches!(loss, crate::model::RegressionLoss::Cosine))

@@ -465,13 +465,14 @@ impl<'a> Emitter<'a> {
                 _ => (0, "mse"),
             };
             heads.push(format!(
-                "dict(head={}, objective={}, target={}, weight={:?}, z_loss={:?}, shift={shift}, loss={})",
+                "dict(head={}, objective={}, target={}, weight={:?}, z_loss={:?}, shift={shift}, loss={}, skip={})",
                 py_str(h),
                 py_str(objective.kind.name()),
                 target.as_deref().map_or("None".to_string(), py_str),
                 objective.weight,
                 objective.z_loss,
-                py_str(loss)
+                py_str(loss),
+                super::rust::prefix_skip(self.g, target.as_deref().unwrap_or_default())
             ));
         }
         let _ = writeln!(

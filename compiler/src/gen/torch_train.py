@@ -123,11 +123,13 @@ def losses(model, out, batch):
         if y is None:
             continue
         if kind in ("next_token", "vq_ce"):
-            ids = batch["ids"][t]
-            if ids.shape[1] < 2:
+            # A `prefix(len)` region leaves out the first len - 1 predictions: their
+            # positions see the ids they would predict.
+            ids, k = batch["ids"][t], h["skip"]
+            if ids.shape[1] < k + 2:
                 continue
-            logits = y[:, :-1]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+            logits = y[:, k:-1]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, k + 1 :].reshape(-1))
             if h["z_loss"]:
                 loss = loss + h["z_loss"] * torch.logsumexp(logits, -1).pow(2).mean()
         elif kind == "masked_regression":

@@ -11,9 +11,10 @@ use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 /// What a head is trained to do.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Objective {
-    /// Cross-entropy of position k against id k + 1 (`next_token`, `vq_ce`), plus
-    /// `z_loss` · mean(logsumexp²) (PaLM).
-    NextId { z_loss: f64 },
+    /// Cross-entropy of position k against id k + 1 (`next_token`, `vq_ce`) for k >=
+    /// `skip` (a `prefix(len)` region leaves out the len - 1 predictions its positions
+    /// can see), plus `z_loss` · mean(logsumexp²) (PaLM).
+    NextId { z_loss: f64, skip: usize },
     /// Position k regresses target row k + shift over the scored rows (GPT-BERT);
     /// 1 − cos when `cosine`, else the mean squared error.
     MaskedRegression { shift: usize, cosine: bool },
@@ -58,7 +59,7 @@ pub fn head_losses<B: Backend>(model: &Model<B>, out: &Output<B>, batch: &Batch<
     for h in HEADS {
         let y = out.heads.get(h.head).cloned().ok_or_else(|| format!("head `{}` produced no output", h.head))?;
         let loss = match h.objective {
-            Objective::NextId { z_loss } => next_id_loss(y, batch.ids(h.target)?, z_loss),
+            Objective::NextId { z_loss, skip } => next_id_loss(y, batch.ids(h.target)?, z_loss, skip),
             Objective::MaskedRegression { shift, cosine } => regression(y, batch.features(h.target)?, batch, h.target, shift, cosine),
             Objective::Diffusion => {
                 let mlp = model.diffusion(h.head).ok_or_else(|| format!("head `{}` has no diffusion MLP", h.head))?;
@@ -75,20 +76,21 @@ pub fn head_losses<B: Backend>(model: &Model<B>, out: &Output<B>, batch: &Batch<
 
 /// # Shapes
 /// logits `[b, n, V]`, ids `[b, n]` -> `[1]`
-pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_loss: f64) -> Option<Tensor<B, 1>> {
+pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_loss: f64, skip: usize) -> Option<Tensor<B, 1>> {
     let [b, n, v] = logits.dims();
-    if n < 2 {
+    if n < skip + 2 {
         return None;
     }
-    let logits = logits.narrow(1, 0, n - 1); // [b, n-1, V]
-    let targets = ids.narrow(1, 1, n - 1).reshape([b, n - 1, 1]);
+    let m = n - 1 - skip; // scored predictions
+    let logits = logits.narrow(1, skip, m); // [b, m, V]
+    let targets = ids.narrow(1, skip + 1, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
     let ce = logp.gather(2, targets).neg().mean().reshape([1]);
     if z_loss == 0.0 {
         return Some(ce);
     }
-    let max = logits.clone().max_dim(2).detach(); // [b, n-1, 1]
-    let lse = (logits - max.clone().expand([b, n - 1, v])).exp().sum_dim(2).log() + max;
+    let max = logits.clone().max_dim(2).detach(); // [b, m, 1]
+    let lse = (logits - max.clone().expand([b, m, v])).exp().sum_dim(2).log() + max;
     Some(ce + lse.powi_scalar(2).mean().reshape([1]).mul_scalar(z_loss))
 }
 
