@@ -61,6 +61,7 @@ pub fn runtime_fixture(file: &Path, dir: &Path) {
     let host = source.next_batch(&mut Rng::new(3)).unwrap();
     let mut batch = to_batch::<B>(&host, &device);
     draw_for_training(&plan, &mut batch, &mut Rng::new(4));
+    batch.steps.clear(); // loops at their inference passes, as the generated forwards run
     let out = m.forward_batch(&plan, &batch).unwrap();
 
     let mut ints = Vec::new();
@@ -138,6 +139,7 @@ pub fn tensors(path: &Path) -> std::collections::BTreeMap<String, (Vec<usize>, V
 
 /// Item names that are Rust keywords (`type`, `fn`; `self` cannot even be a raw
 /// identifier) and a Python keyword: their parameter names must survive both targets.
+/// Also a `sampled` loop (Huginn's drawn passes) and a z-loss, for the training tests.
 pub const HOSTILE_RUST: &str = "model hostile_rust
 param d = 16
 block b(width = d) {
@@ -156,16 +158,17 @@ trunk {
 head self: text(target = type) {
   blocks:    b x 1
   norm:      rmsnorm()
-  objective: next_token
+  objective: next_token(z_loss = 0.0001)
 }
 layer fn: linear(out = d) { from: trunk.out }
 loop lambda: trunk.out -> trunk.in {
-  steps:  fixed(2)
+  steps:  sampled(mean = 3, backprop = 2)
   inject: concat_linear
 }
 ";
 
-/// A diffusion head (MAR's MLP, with its names) beside a text head.
+/// A diffusion head (MAR's MLP, with its names) beside a text head whose first 4 positions
+/// are a bidirectional prefix (left out of its next-token loss).
 pub const DIFFUSION_MODEL: &str = "model diffusion_tiny
 param d = 16
 block b(width = d) {
@@ -192,4 +195,5 @@ head pix: diffusion(target = image) {
   blocks:    b x 1
   objective: diffusion(layers = 2, width = 24, steps = 50)
 }
+mask text: prefix(len = 4)
 ";

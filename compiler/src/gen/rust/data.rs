@@ -66,12 +66,12 @@ fn parse_layout(path: &str, text: &str) -> Result<Vec<(String, usize)>, String> 
         layout.push((stem.to_string(), n));
     }
     for s in STEMS {
-        let n = positions(&layout, s.name) as u64;
-        if n == 0 {
+        let n = layout.iter().filter(|(t, _)| t == s.name).try_fold(0u64, |a, (_, n)| a.checked_add(*n as u64));
+        if n == Some(0) {
             return Err(bad(format!("has no segment of the model's stem `{}`, which needs data", s.name)));
         }
         if let StemData::Tokens { max_len, .. } = s.data {
-            if n > max_len {
+            if n.is_none_or(|n| n > max_len) {
                 return Err(bad(format!("gives stem `{}` more positions than its max_len {max_len}", s.name)));
             }
         }

@@ -124,6 +124,10 @@ impl Options {
                 other => return Err(format!("unknown option `{other}`; usage: {USAGE}")),
             }
         }
+        // Recorded as `archc train` spells it, so a run resumes in either.
+        if !o.data.is_empty() && !o.data.starts_with("shards:") {
+            o.data = format!("shards:{}", o.data);
+        }
         if o.data.is_empty() {
             return Err("--data is required: archc shards (`archc data FILE -o shard.safetensors` writes archc's built-in task)".into());
         }
@@ -479,7 +483,10 @@ impl Metrics {
                 }
             }
         }
-        std::fs::write(&path, kept).map_err(err)?;
+        // Written beside the file and renamed over it, so a crash leaves one whole file.
+        let tmp = dir.join(format!(".{}.tmp", if jsonl { "metrics.jsonl" } else { "metrics.csv" }));
+        std::fs::write(&tmp, kept).map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)?;
         let file = std::fs::OpenOptions::new().append(true).open(&path).map_err(err)?;
         Ok(Metrics { path, jsonl, file })
     }
