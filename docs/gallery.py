@@ -3,11 +3,13 @@
 
     python3 docs/gallery.py [--archc target/release/archc] [--compare] [--check]
 
-Every number in the gallery is printed by `archc build` or `archc diff` when this runs;
-nothing is typed in by hand. `--compare` also runs the two experiments (`archc compare`,
+Every number in the model sections is printed by `archc build` or `archc diff` when this
+runs; the experiment's tables are `archc compare`'s own output, kept from the last
+`--compare` run (each starts with its command line); nothing is typed in by hand. `--compare` also runs the two experiments (`archc compare`,
 minutes on a 2-core CPU) and writes their tables and curves; without it the last written
 results (docs/models/compare-*.md) are kept. `--check` writes nothing and exits 1 if
-docs/models.md or a picture differs from what the files give now (cli/tests/models.rs).
+docs/models.md or a picture differs from what the files give now (cli/tests/models.rs);
+it does not re-run the experiments.
 """
 import argparse
 import pathlib
@@ -105,25 +107,28 @@ def main():
     out.append("## The experiment: `archc compare`\n")
     out.append("Each pair trained on the same built-in multimodal task (docs/data.md), seed and token")
     out.append("budget at the files' smoke scales on this 2-core CPU, with")
-    out.append(f"`archc compare A B {' '.join(COMPARE)} --steps {args.steps}` (so each text path is 4")
-    out.append("blocks deep). The tables are what the runs printed, whichever way they came out.")
+    out.append(f"`archc compare A B {' '.join(COMPARE)} --steps N` (so each text path is 4 blocks")
+    out.append("deep). The tables are what the runs printed, whichever way they came out.")
     out.append("")
     out.append("How to read them: *train* is each head's loss over the last tenth of the steps, with")
     out.append("the training draws; *eval* is over fresh batches with nothing masked and loops at their")
     out.append("inference passes. The perfect VLM replaces 0-100% of its image rows with a mask token")
-    out.append("every training step (its SigLIP-denoising objective), and on the built-in task the image")
-    out.append("rows carry the entity facts the `gen` and `lm` heads need (docs/data.md), so its *train*")
-    out.append("losses for those heads are taken with part of the evidence hidden; its *eval* losses are")
-    out.append("not. The task is small and synthetic, the models are smoke-sized, and each row is one")
-    out.append("seed: these tables test the tooling and show what the designs do here, not the seeds'")
-    out.append("claims at scale.\n")
+    out.append("every training step (its SigLIP-denoising objective). On the built-in task (docs/data.md)")
+    out.append("the next VQ code depends on an entity fact that only the image rows show (the text spells")
+    out.append("the facts too, so `lm` does not need the image), so its *train* `gen` loss is taken with")
+    out.append("part of that evidence hidden; its *eval* `gen` loss is not. The task is small and")
+    out.append("synthetic, the models are smoke-sized, and each row is one seed: these tables test the")
+    out.append("tooling and show what the designs do here, not the seeds' claims at scale. Each table")
+    out.append("starts with the command that produced it.\n")
     for name, a, b in EXPERIMENTS:
         md = PICS / f"compare-{name}.md"
         if args.compare:
             with tempfile.TemporaryDirectory() as tmp:
                 run(args.archc, "compare", f"models/{a}.arch", f"models/{b}.arch", *COMPARE,
                     "--steps", args.steps, "-o", tmp)
-                shutil.copy(pathlib.Path(tmp) / "compare.md", md)
+                # The table's first line is its command; the scratch directory is not part of it.
+                text = (pathlib.Path(tmp) / "compare.md").read_text()
+                md.write_text(re.sub(r" -o [^\s`]+", "", text, count=1))
                 shutil.copy(pathlib.Path(tmp) / "compare.svg", PICS / f"compare-{name}.svg")
         out.append(f"### `{a}` against `{b}`\n")
         if md.exists():
