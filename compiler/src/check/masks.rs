@@ -14,7 +14,11 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
         let masked = model
             .masks
             .iter()
-            .any(|o| o.modality == m.modality && matches!(o.region, Region::MaskTokens { .. }));
+            // `rate = 0.0..0.0` masks nothing.
+            .any(|o| {
+                o.modality == m.modality
+                    && matches!(o.region, Region::MaskTokens { max_rate, .. } if max_rate > 0.0)
+            });
         for h in &model.heads {
             let (Some(obj), Some((target, _))) = (&h.objective, &h.target) else {
                 continue;
