@@ -33,6 +33,7 @@ MODELS = [
     ("janus-pro-1b", "Janus-Pro-1B: SigLIP-L features through a two-layer MLP adaptor, a 16384-code VQ stem, 24 layers; its generation head reads the text head's output latent (explicit allow).", None),
     ("perfect-vlm", "The seeds' perfect VLM: split late, merge early (every stem and head owns a block), a bidirectional image span, masked SigLIP-feature denoising shifted by one.", "janus-pro-1b"),
     ("perfect-vlm-tiny", "The perfect VLM at smoke sizes plus the seeds' entropy-gated latent loop: the model the generated code is tested on.", None),
+    ("perfect-vlm-no-denoise", "An ablation, not a design: the perfect VLM without its SigLIP-denoising objective (no `siglip` head, no image mask tokens), to tell the architecture's effect from the objective's in the experiment below.", "perfect-vlm"),
     ("perfect-vlm-multires", "The perfect VLM's multi-resolution variant: a SigLIP pyramid under a `scales` mask, masked 0-100%, with a MAR diffusion head.", "perfect-vlm"),
     ("coconut-gpt2", "COCONUT on GPT-2 small: the last hidden state fed back as the next input embedding (output to input, shifted by one); needs its explicit allow.", None),
     ("latent-loop", "The seeds' latent loop: from before the last block to after the first, gated by the text head's entropy; the output latent stays for language.", "coconut-gpt2"),
@@ -43,11 +44,11 @@ MODELS = [
     ("mae", "MAE: a ViT-B/16 encoder over 75%-masked patches and an 8-block decoder head regressing the pixels of the masked ones.", None),
 ]
 
-# (name, baseline, design): both at their smoke scale with `layers = 4`, so the text path
+# (name, [baseline, design, ...]): all at their smoke scale with `layers = 4`, so the text path
 # is 4 blocks deep in each (the seeds' designs spend 2 of their 4 on a stem and a head).
 EXPERIMENTS = [
-    ("janus-vs-perfect-vlm", "janus-pro-1b", "perfect-vlm"),
-    ("coconut-vs-latent-loop", "coconut-gpt2", "latent-loop"),
+    ("janus-vs-perfect-vlm", ["janus-pro-1b", "perfect-vlm", "perfect-vlm-no-denoise"]),
+    ("coconut-vs-latent-loop", ["coconut-gpt2", "latent-loop"]),
 ]
 COMPARE = ["--smoke", "--set", "layers=4", "--batch", "8"]
 
@@ -105,32 +106,35 @@ def main():
             out.append(diff.rstrip())
             out.append("```\n")
     out.append("## The experiment: `archc compare`\n")
-    out.append("Each pair trained on the same built-in multimodal task (docs/data.md), seed and token")
+    out.append("Each group trained on the same built-in multimodal task (docs/data.md), seed and token")
     out.append("budget at the files' smoke scales on this 2-core CPU, with")
     out.append(f"`archc compare A B {' '.join(COMPARE)} --steps N` (so each text path is 4 blocks")
     out.append("deep). The tables are what the runs printed, whichever way they came out.")
     out.append("")
     out.append("How to read them: *train* is each head's loss over the last tenth of the steps, with")
-    out.append("the training draws; *eval* is over fresh batches with nothing masked and loops at their")
-    out.append("inference passes. The perfect VLM replaces 0-100% of its image rows with a mask token")
+    out.append("the training draws; *eval* is over fresh batches with loops at their inference passes,")
+    out.append("nothing masked except for a head whose target has mask tokens (`siglip`), which is scored")
+    out.append("on drawn masks as its objective is defined. The perfect VLM replaces 0-100% of its image rows with a mask token")
     out.append("every training step (its SigLIP-denoising objective). On the built-in task (docs/data.md)")
     out.append("the next VQ code depends on an entity fact that only the image rows show (the text spells")
     out.append("the facts too, so `lm` does not need the image), so its *train* `gen` loss is taken with")
-    out.append("part of that evidence hidden; its *eval* `gen` loss is not. The task is small and")
+    out.append("part of that evidence hidden; its *eval* `gen` loss is not. `perfect-vlm-no-denoise` is")
+    out.append("the same architecture without that objective (no `siglip` head, no image mask tokens): the")
+    out.append("difference between the two rows is the objective's, not the architecture's. The task is small and")
     out.append("synthetic, the models are smoke-sized, and each row is one seed: these tables test the")
     out.append("tooling and show what the designs do here, not the seeds' claims at scale. Each table")
     out.append("starts with the command that produced it.\n")
-    for name, a, b in EXPERIMENTS:
+    for name, models in EXPERIMENTS:
         md = PICS / f"compare-{name}.md"
         if args.compare:
             with tempfile.TemporaryDirectory() as tmp:
-                run(args.archc, "compare", f"models/{a}.arch", f"models/{b}.arch", *COMPARE,
+                run(args.archc, "compare", *[f"models/{m}.arch" for m in models], *COMPARE,
                     "--steps", args.steps, "-o", tmp)
                 # The table's first line is its command; the scratch directory is not part of it.
                 text = (pathlib.Path(tmp) / "compare.md").read_text()
                 md.write_text(re.sub(r" -o [^\s`]+", "", text, count=1))
                 shutil.copy(pathlib.Path(tmp) / "compare.svg", PICS / f"compare-{name}.svg")
-        out.append(f"### `{a}` against `{b}`\n")
+        out.append("### " + " against ".join(f"`{m}`" for m in models) + "\n")
         if md.exists():
             out.append(md.read_text().rstrip() + "\n")
             out.append(f"![loss curves](models/compare-{name}.svg)\n")

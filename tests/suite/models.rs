@@ -18,6 +18,7 @@ const CLEAN: &[&str] = &[
     "models/perfect-vlm.arch",
     "models/perfect-vlm-tiny.arch",
     "models/perfect-vlm-multires.arch",
+    "models/perfect-vlm-no-denoise.arch",
     "models/huginn-3.5b.arch",
     "models/latent-loop.arch",
     "models/mae.arch",
