@@ -7,7 +7,7 @@ use crate::forward::Output;
 use crate::model::{ArchModel, Plan, Unsupported};
 use crate::rng::Rng;
 use archc::graph::{NodeKind, Owner};
-use archc::model::{Objective, ObjectiveKind, Region, RegressionLoss};
+use archc::model::{Objective, ObjectiveKind, RegressionLoss};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{backend::Backend, Int, Tensor};
 
@@ -78,7 +78,12 @@ pub fn head_losses<B: Backend>(
                         "head `{head}` predicts `{target}`, which has no ids"
                     ))
                 })?;
-                next_id_loss(y, ids, objective.z_loss, prefix_skip(plan, &target))
+                next_id_loss(
+                    y,
+                    ids,
+                    objective.z_loss,
+                    plan.graph.prefix_skip(&target) as usize,
+                )
             }
             ObjectiveKind::MaskedRegression { shift, loss } => {
                 let x = features(batch, head, &target)?;
@@ -120,20 +125,6 @@ fn features<B: Backend>(
             "head `{head}` predicts `{target}`, which has no feature rows"
         ))
     })
-}
-
-/// Predictions a `prefix(len)` region leaves out of a next-position loss: position k sees
-/// id k + 1 while both are in the prefix, so the first `len - 1` are not scored.
-pub fn prefix_skip(plan: &Plan, target: &str) -> usize {
-    plan.graph
-        .masks
-        .iter()
-        .filter_map(|m| match m.region {
-            Region::Prefix { len } if m.modality == target => Some(len as usize),
-            _ => None,
-        })
-        .max()
-        .map_or(0, |len| len.saturating_sub(1))
 }
 
 /// Cross-entropy of position k's logits against id k + 1 for k >= `skip`, plus `z_loss` ·

@@ -245,54 +245,30 @@ pub fn data_spec(
     text_len: Option<usize>,
 ) -> crate::data::DataSpec {
     use crate::data::{StemData, StemInfo};
-    use archc::graph::NodeKind;
     use archc::model::StemKind;
-    let order: Vec<String> = g
-        .graph
-        .node_weights()
-        .find_map(|n| match &n.kind {
-            NodeKind::Merge { stems } => Some(stems.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let mut stems: Vec<(usize, StemInfo)> = g
-        .graph
-        .node_weights()
-        .enumerate()
-        .filter_map(|(i, n)| match &n.kind {
-            NodeKind::Input { modality, stem } => {
-                let data = match stem {
-                    StemKind::Tokens { vocab, max_len } => StemData::Tokens {
-                        vocab: *vocab,
-                        max_len: *max_len,
-                    },
-                    StemKind::Codes { codebook, rows } => StemData::Codes {
-                        codebook: *codebook,
-                        rows: *rows,
-                    },
-                    StemKind::Features { dim, rows, .. } => StemData::Features {
-                        dim: *dim,
-                        rows: *rows,
-                    },
-                };
-                let rank = order
-                    .iter()
-                    .position(|o| o == modality)
-                    .unwrap_or(order.len() + i);
-                Some((
-                    rank,
-                    StemInfo {
-                        name: modality.clone(),
-                        data,
-                    },
-                ))
-            }
-            _ => None,
+    let stems = g
+        .stems_in_order()
+        .into_iter()
+        .map(|(modality, stem)| StemInfo {
+            name: modality.to_string(),
+            data: match stem {
+                StemKind::Tokens { vocab, max_len } => StemData::Tokens {
+                    vocab: *vocab,
+                    max_len: *max_len,
+                },
+                StemKind::Codes { codebook, rows } => StemData::Codes {
+                    codebook: *codebook,
+                    rows: *rows,
+                },
+                StemKind::Features { dim, rows, .. } => StemData::Features {
+                    dim: *dim,
+                    rows: *rows,
+                },
+            },
         })
         .collect();
-    stems.sort_by_key(|(r, _)| *r);
     crate::data::DataSpec {
-        stems: stems.into_iter().map(|(_, s)| s).collect(),
+        stems,
         batch,
         text_len,
     }

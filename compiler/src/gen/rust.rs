@@ -46,19 +46,6 @@ fn field(name: &str) -> String {
     }
 }
 
-/// Next-position predictions a `prefix(len)` region over `target` leaves out of the loss:
-/// the first len - 1, whose targets their positions can see.
-pub(super) fn prefix_skip(g: &ArchGraph, target: &str) -> u64 {
-    g.masks
-        .iter()
-        .filter_map(|m| match m.region {
-            Region::Prefix { len } if m.modality == target => Some(len),
-            _ => None,
-        })
-        .max()
-        .map_or(0, |len| len.saturating_sub(1))
-}
-
 /// A Rust string literal (`str`'s Debug escapes quotes, backslashes and control characters).
 fn rs_str(s: &str) -> String {
     format!("{s:?}")
@@ -522,7 +509,7 @@ impl<'a> Emitter<'a> {
                 ObjectiveKind::NextToken | ObjectiveKind::VqCe => format!(
                     "Objective::NextId {{ z_loss: {:?}, skip: {} }}",
                     objective.z_loss,
-                    prefix_skip(g, target.as_deref().unwrap_or_default())
+                    g.prefix_skip(target.as_deref().unwrap_or_default())
                 ),
                 ObjectiveKind::MaskedRegression { shift, loss } => format!(
                     "Objective::MaskedRegression {{ shift: {shift}, cosine: {} }}",
@@ -570,22 +557,10 @@ impl<'a> Emitter<'a> {
             })
             .collect();
         let _ = writeln!(out, "/// Every loop, and the `sampled` ones with their mean passes (drawn per training step).\npub const LOOPS: &[&str] = &[{}];\npub const SAMPLED: &[(&str, u64)] = &[{}];\n", loops.join(", "), sampled.join(", "));
-        let order: Vec<String> = g
-            .graph
-            .node_weights()
-            .find_map(|n| match &n.kind {
-                NodeKind::Merge { stems } => Some(stems.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let mut stems: Vec<(usize, String)> = g
-            .graph
-            .node_weights()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                let NodeKind::Input { modality, stem } = &n.kind else {
-                    return None;
-                };
+        let stems: Vec<String> = g
+            .stems_in_order()
+            .into_iter()
+            .map(|(modality, stem)| {
                 let data = match stem {
                     crate::model::StemKind::Tokens { vocab, max_len } => {
                         format!("StemData::Tokens {{ vocab: {vocab}, max_len: {max_len} }}")
@@ -597,18 +572,9 @@ impl<'a> Emitter<'a> {
                         format!("StemData::Features {{ dim: {dim}, rows: {rows} }}")
                     }
                 };
-                let rank = order
-                    .iter()
-                    .position(|o| o == modality)
-                    .unwrap_or(order.len() + i);
-                Some((
-                    rank,
-                    format!("Stem {{ name: {}, data: {data} }}", rs_str(modality)),
-                ))
+                format!("Stem {{ name: {}, data: {data} }}", rs_str(modality))
             })
             .collect();
-        stems.sort_by_key(|(r, _)| *r);
-        let stems: Vec<String> = stems.into_iter().map(|(_, s)| s).collect();
         let _ = writeln!(out, "/// The stems the data feeds, in the trunk's order.\npub const STEMS: &[Stem] = &[{}];\n", stems.join(", "));
     }
 

@@ -472,7 +472,7 @@ impl<'a> Emitter<'a> {
                 objective.weight,
                 objective.z_loss,
                 py_str(loss),
-                super::rust::prefix_skip(self.g, target.as_deref().unwrap_or_default())
+                self.g.prefix_skip(target.as_deref().unwrap_or_default())
             ));
         }
         let _ = writeln!(

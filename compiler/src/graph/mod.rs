@@ -206,6 +206,49 @@ pub struct HeadInfo {
 }
 
 impl ArchGraph {
+    /// Next-position predictions a `prefix(len)` region over `target` leaves out of the
+    /// loss: the first len - 1, whose targets their positions can see (docs/semantics.md).
+    pub fn prefix_skip(&self, target: &str) -> u64 {
+        self.masks
+            .iter()
+            .filter_map(|m| match m.region {
+                Region::Prefix { len } if m.modality == target => Some(len),
+                _ => None,
+            })
+            .max()
+            .map_or(0, |len| len.saturating_sub(1))
+    }
+
+    /// The input stems in the order the data lays them out: the trunk's `from` order, then
+    /// stems the trunk does not read, in graph order.
+    pub fn stems_in_order(&self) -> Vec<(&str, &StemKind)> {
+        let order: Vec<&String> = self
+            .graph
+            .node_weights()
+            .find_map(|n| match &n.kind {
+                NodeKind::Merge { stems } => Some(stems.iter().collect()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut stems: Vec<(usize, (&str, &StemKind))> = self
+            .graph
+            .node_weights()
+            .enumerate()
+            .filter_map(|(i, n)| match &n.kind {
+                NodeKind::Input { modality, stem } => {
+                    let rank = order
+                        .iter()
+                        .position(|o| *o == modality)
+                        .unwrap_or(order.len() + i);
+                    Some((rank, (modality.as_str(), stem)))
+                }
+                _ => None,
+            })
+            .collect();
+        stems.sort_by_key(|(r, _)| *r);
+        stems.into_iter().map(|(_, s)| s).collect()
+    }
+
     /// The embedding a tied projection shares its matrix with.
     pub fn tied_embedding(&self, projection: NodeIndex) -> Option<NodeIndex> {
         use petgraph::visit::EdgeRef;
