@@ -148,7 +148,15 @@ fn stem_inputs(g: &ArchGraph, seq: Option<usize>) -> Result<Vec<StemInput>, Stri
             StemKind::Features { dim, rows, .. } => (1, *rows, "rows", Some(*dim as usize)),
         };
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        // A `next_scale` stem's rows are its scales' codes: all of them or none.
+        let whole = g.next_scale_sides(modality).is_some();
         let seq = match seq {
+            Some(s) if whole && s != cap => {
+                return Err(format!(
+                    "--seq {s}: stem `{modality}` is a `next_scale` stem, whose {cap} rows are its scales' codes and come whole"
+                ))
+            }
+            None if whole => cap,
             Some(s) if s > cap => {
                 return Err(format!(
                     "--seq {s} is longer than stem `{modality}` allows ({what} {cap})"

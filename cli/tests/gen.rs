@@ -87,7 +87,9 @@ fn a_diffusion_model_in_pytorch_equals_the_runtime() {
     std::fs::write(&file, DIFFUSION_MODEL).unwrap();
     let r = equal_file_to_the_runtime(&file);
     eprintln!("diffusion_tiny: {r}");
-    assert!(r.contains("\"pix\"") && r.contains("\"lm\""), "{r}");
+    for head in ["\"pix\"", "\"lm\"", "\"var\""] {
+        assert!(r.contains(head), "{head} not in {r}");
+    }
 }
 
 /// The same file gives the same bytes, every file, on every run.
@@ -201,8 +203,17 @@ layer train: b { from: trunk.out }
 #[test]
 fn generated_train_py_trains_and_its_weights_load_back() {
     let py = python();
-    for model in ["gpt2-tiny.arch", "perfect-vlm-tiny.arch"] {
-        let file = root().join("models").join(model);
+    // The diffusion model also has a `next_scale` stem (its `vq_ce` scores position k's
+    // own code) and a prefix.
+    let src = tmp("train-py-diffusion-src");
+    std::fs::write(src.join("diffusion_tiny.arch"), DIFFUSION_MODEL).unwrap();
+    let files = [
+        root().join("models/gpt2-tiny.arch"),
+        root().join("models/perfect-vlm-tiny.arch"),
+        src.join("diffusion_tiny.arch"),
+    ];
+    for file in &files {
+        let model = file.file_name().unwrap().to_str().unwrap();
         let f = file.to_str().unwrap();
         let dir = tmp(&format!("train-{}", model.trim_end_matches(".arch")));
         archc(&["gen", "torch", f, "-o", "gen"], &dir);

@@ -227,10 +227,20 @@ pub enum Error {
         head_name: String,
         objective: Span,
         objective_name: &'static str,
+        /// The target is a `next_scale` stem (it predicts each position's own code).
+        next_scale: bool,
     },
     BadScales {
         at: Span,
         reason: String,
+    },
+    /// A `next_scale` stem whose rows no first scales of a `scales` mask cover exactly
+    /// (`scales`: the mask's sides and span, when there is one).
+    NextScaleWithoutScales {
+        at: Span,
+        stem: String,
+        rows: u64,
+        scales: Option<(Vec<u64>, Span)>,
     },
 
     // ---- A06xx: heads and objectives ----
@@ -295,7 +305,7 @@ pub const CODES: &[&str] = &[
     "A0001", "A0002", "A0003", "A0004", "A0005", "A0101", "A0102", "A0103", "A0104", "A0105",
     "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0201", "A0202", "A0203", "A0204",
     "A0205", "A0206", "A0301", "A0302", "A0303", "A0304", "A0305", "A0401", "A0402", "A0403",
-    "A0404", "A0405", "A0501", "A0502", "A0503", "A0504", "A0601", "A0602", "A0603", "A0701",
+    "A0404", "A0405", "A0501", "A0502", "A0503", "A0504", "A0505", "A0601", "A0602", "A0603", "A0701",
     "A0702", "A0801", "A0802",
 ];
 
@@ -377,6 +387,7 @@ impl Error {
             RateOutOfRange { .. } => "A0502",
             FutureTokenLeak { .. } => "A0503",
             BadScales { .. } => "A0504",
+            NextScaleWithoutScales { .. } => "A0505",
             NoObjective { .. } => "A0601",
             TargetWithoutStem { .. } => "A0602",
             ObjectiveMismatch { .. } => "A0603",
@@ -450,6 +461,7 @@ impl Error {
             | LoopSteps { at, .. } => *at,
             BadPort { at, .. } | GateNotText { at, .. } | MaskUnknownModality { at, .. } => *at,
             RateOutOfRange { at, .. } | BadScales { at, .. } | NoObjective { at, .. } => *at,
+            NextScaleWithoutScales { at, .. } => *at,
             FutureTokenLeak { mask, .. } => *mask,
             TargetWithoutStem { at, .. }
             | ObjectiveMismatch { at, .. }

@@ -113,6 +113,12 @@ pub struct Embedding {
     pub dim: u64,
     #[serde(default)]
     pub frozen: bool,
+    /// `next_scale(dim = d)`: VAR's teacher-forced next-scale input. Position p of scale k
+    /// is fed the embeddings of scales < k (each upsampled to the finest scale, summed,
+    /// then area-downsampled to scale k), and scale 0 a learned `start` vector; so the
+    /// head predicts code p itself. The scales are the modality's `scales(...)` mask.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next_scale: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
 use archc::graph::{NodeKind, Owner};
 use archc::model::{Act, Inject, Projection, Steps};
 use burn::tensor::activation::{gelu, relu, silu, softmax};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 use petgraph::stable_graph::NodeIndex;
 use std::collections::HashMap;
 
@@ -124,9 +124,13 @@ impl<B: Backend> Run<'_, B> {
                 let table = m.table.as_ref().expect("an embedding has a table").val();
                 let [b, s] = ids.dims();
                 let d = table.dims()[1];
-                table
+                let x = table
                     .select(0, ids.clone().reshape([b * s]))
-                    .reshape([b, s, d]) // [b, s, d]
+                    .reshape([b, s, d]); // [b, s, d]
+                match (&m.start, g.next_scale_sides(modality)) {
+                    (Some(start), Some(sides)) => next_scale(x, start.val(), &sides)?,
+                    _ => x,
+                }
             }
             NodeKind::Positions { .. } => {
                 let x = self.input(n)?;
@@ -326,4 +330,31 @@ impl<B: Backend> Run<'_, B> {
         let h: f32 = burn::tensor::ElementConversion::elem(entropy.into_scalar());
         Ok(f64::from(h) > threshold)
     }
+}
+
+/// A `next_scale` stem's input (archc::next_scale): position r is fed Σ M[r, c]·x[c], and
+/// the first scale's rows the `start` vector. `x`: `[b, L, d]` embedded codes.
+pub fn next_scale<B: Backend>(
+    x: Tensor<B, 3>,
+    start: Tensor<B, 1>,
+    sides: &[u64],
+) -> Result<Tensor<B, 3>, Unsupported> {
+    let [b, l, d] = x.dims();
+    let rows: u64 = sides.iter().map(|s| s * s).sum();
+    if rows != l as u64 {
+        return Err(Unsupported(format!(
+            "a `next_scale` stem's scales cover {rows} rows, and the batch gives {l}"
+        )));
+    }
+    let device = x.device();
+    let m = Tensor::<B, 2>::from_data(
+        TensorData::new(archc::next_scale::next_scale_matrix(sides), [l, l]),
+        &device,
+    ); // [L, L]
+    let first = archc::next_scale::first_scale_rows(sides);
+    let is_first: Vec<f32> = (0..l).map(|r| if r < first { 1.0 } else { 0.0 }).collect();
+    let is_first = Tensor::<B, 1>::from_data(TensorData::new(is_first, [l]), &device)
+        .reshape([1, l, 1]); // [1, L, 1]
+    let fed = m.unsqueeze::<3>().expand([b, l, l]).matmul(x); // [b, L, d]
+    Ok(fed + is_first.expand([b, l, d]) * start.reshape([1, 1, d]).expand([b, l, d]))
 }

@@ -41,6 +41,8 @@ pub struct NodeModule<B: Backend> {
     pub mask_token: Option<Param<Tensor<B, 1>>>,
     /// A `diffusion` objective's MLP.
     pub diffusion: Option<DiffusionMlp<B>>,
+    /// `{stem}.embed.start`: what a `next_scale` embedding feeds its first scale.
+    pub start: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> NodeModule<B> {
@@ -52,6 +54,7 @@ impl<B: Backend> NodeModule<B> {
             linears: Vec::new(),
             mask_token: None,
             diffusion: None,
+            start: None,
         }
     }
 }
@@ -132,7 +135,10 @@ pub fn graph_to_model_seeded<B: Backend>(
                 )];
             }
             NodeKind::Embedding(e) => {
-                m.table = Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 0.02, device))
+                m.table = Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 0.02, device));
+                if e.next_scale {
+                    m.start = Some(init.normal_tensor([e.dim as usize], 0.02, device));
+                }
             }
             NodeKind::Positions { max_len, dim } => {
                 m.table = Some(init.normal_tensor([*max_len as usize, *dim as usize], 0.02, device))

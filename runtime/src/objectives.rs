@@ -83,6 +83,7 @@ pub fn head_losses<B: Backend>(
                     ids,
                     objective.z_loss,
                     plan.graph.prefix_skip(&target) as usize,
+                    plan.graph.target_shift(&target) as usize,
                 )
             }
             ObjectiveKind::MaskedRegression { shift, loss } => {
@@ -127,7 +128,8 @@ fn features<B: Backend>(
     })
 }
 
-/// Cross-entropy of position k's logits against id k + 1 for k >= `skip`, plus `z_loss` ·
+/// Cross-entropy of position k's logits against id k + `shift` for k >= `skip` (`shift` is
+/// 1, or 0 over a `next_scale` stem: `ArchGraph::target_shift`), plus `z_loss` ·
 /// mean(logsumexp²) over the same positions (PaLM's auxiliary loss).
 ///
 /// # Shapes
@@ -137,14 +139,15 @@ pub fn next_id_loss<B: Backend>(
     ids: Tensor<B, 2, Int>,
     z_loss: f64,
     skip: usize,
+    shift: usize,
 ) -> Option<Tensor<B, 1>> {
     let [b, n, v] = logits.dims();
-    if n < skip + 2 {
+    if n < skip + shift + 1 {
         return None;
     }
-    let m = n - 1 - skip; // scored predictions
+    let m = n - shift - skip; // scored predictions
     let logits = logits.narrow(1, skip, m); // [b, m, V]
-    let targets = ids.narrow(1, skip + 1, m).reshape([b, m, 1]);
+    let targets = ids.narrow(1, skip + shift, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
     let ce = logp.gather(2, targets).neg().mean().reshape([1]);
     if z_loss == 0.0 {
@@ -257,15 +260,24 @@ mod tests {
 
     type B = NdArray<f32>;
 
-    /// −log softmax(logits[s][k])[ids[s][k + 1]], averaged over k >= skip, in f64.
-    fn by_hand(logits: &[f32], ids: &[i64], b: usize, n: usize, v: usize, skip: usize) -> f64 {
+    /// −log softmax(logits[s][k])[ids[s][k + shift]], averaged over k >= skip, in f64.
+    #[allow(clippy::too_many_arguments)]
+    fn by_hand(
+        logits: &[f32],
+        ids: &[i64],
+        b: usize,
+        n: usize,
+        v: usize,
+        skip: usize,
+        shift: usize,
+    ) -> f64 {
         let mut sum = 0.0;
         let mut count = 0;
         for s in 0..b {
-            for k in skip..n - 1 {
+            for k in skip..n - shift {
                 let row = &logits[(s * n + k) * v..][..v];
                 let lse = row.iter().map(|&x| f64::from(x).exp()).sum::<f64>().ln();
-                sum += lse - f64::from(row[ids[s * n + k + 1] as usize]);
+                sum += lse - f64::from(row[ids[s * n + k + shift] as usize]);
                 count += 1;
             }
         }
@@ -283,17 +295,19 @@ mod tests {
         let device = Default::default();
         let lt = Tensor::<B, 3>::from_data(TensorData::new(logits.clone(), [b, n, v]), &device);
         let it = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [b, n]), &device);
-        for skip in [0, 1, 3, 5] {
-            let got: f32 = next_id_loss(lt.clone(), it.clone(), 0.0, skip)
+        // shift 1: next-position; shift 0: a `next_scale` stem's own code.
+        for (skip, shift) in [(0, 1), (1, 1), (3, 1), (5, 1), (0, 0), (6, 0)] {
+            let got: f32 = next_id_loss(lt.clone(), it.clone(), 0.0, skip, shift)
                 .expect("predictions left")
                 .into_scalar();
-            let want = by_hand(&logits, &ids, b, n, v, skip);
+            let want = by_hand(&logits, &ids, b, n, v, skip, shift);
             assert!(
                 (f64::from(got) - want).abs() < 1e-5,
-                "skip {skip}: {got} vs {want}"
+                "skip {skip}, shift {shift}: {got} vs {want}"
             );
         }
         // Nothing left to predict: no loss.
-        assert!(next_id_loss(lt, it, 0.0, 6).is_none());
+        assert!(next_id_loss(lt.clone(), it.clone(), 0.0, 6, 1).is_none());
+        assert!(next_id_loss(lt, it, 0.0, 7, 0).is_none());
     }
 }

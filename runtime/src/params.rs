@@ -38,6 +38,9 @@ pub fn visit_params<B: Backend, V: ParamVisitor<B>>(
         if let Some(t) = &mut m.table {
             v.visit(&format!("{path}.weight"), t, false)?;
         }
+        if let Some(t) = &mut m.start {
+            v.visit(&format!("{path}.start"), t, false)?;
+        }
         if let Some(b) = &mut m.block {
             block(v, path, b)?;
         }

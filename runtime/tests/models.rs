@@ -53,7 +53,13 @@ fn every_model_runs_at_smoke_scale_forward_and_backward() {
         let (mut layout, mut ids, mut features) = (Vec::new(), HashMap::new(), HashMap::new());
         for n in g.graph.node_weights() {
             if let NodeKind::Input { modality, stem } = &n.kind {
-                let len = 8;
+                // A `next_scale` stem's rows come whole (its scales' codes).
+                let len = match stem {
+                    StemKind::Codes { rows, .. } if g.next_scale_sides(modality).is_some() => {
+                        *rows as usize
+                    }
+                    _ => 8,
+                };
                 layout.push((modality.clone(), len));
                 match stem {
                     StemKind::Tokens { vocab, .. } => {

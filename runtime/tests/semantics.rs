@@ -371,3 +371,48 @@ fn a_shifted_loop_feeds_each_position_from_the_one_before() {
     );
     assert!(diff(2) > 1e-4, "position 2 did not change under the loop");
 }
+
+/// `next_scale` (VAR): position k of scale s is fed only the codes of scales < s and is
+/// scored on code k itself, so under `scales` no output at a scale <= s depends on a code
+/// of scale s (exactly: changing it changes none of those logits), while the next scale's
+/// outputs do.
+#[test]
+fn a_next_scale_stem_never_shows_a_position_its_own_scale() {
+    let src = format!(
+        "{BLOCK}stem image: codes(codebook = 16, rows = 14) {{\n  embed: next_scale(dim = d)\n  positions: learned\n}}\ntrunk {{\n  blocks: b x 2\n}}\nhead gen: codes(target = image) {{\n  objective: vq_ce\n}}\nmask image: scales(1, 2, 3, 4)\n"
+    );
+    let g = graph(&src);
+    assert_eq!(g.next_scale_sides("image"), Some(vec![1, 2, 3]));
+    assert_eq!(g.target_shift("image"), 0);
+    let device = Default::default();
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    let logits = |codes: &[i64]| -> Vec<f32> {
+        let input = HashMap::from([("image".to_string(), ids(codes, &device))]);
+        model.forward(&plan, &input).unwrap()["gen"]
+            .clone()
+            .into_data()
+            .to_vec()
+            .unwrap()
+    };
+    let base: Vec<i64> = (0..14).map(|i| (i * 5 % 16) as i64).collect();
+    let before = logits(&base);
+    let scale_end = [1usize, 5, 14]; // positions of scales 0, 0..1, 0..2
+    for (c, scale) in [(0usize, 0usize), (1, 1), (4, 1), (5, 2), (13, 2)] {
+        let mut changed = base.clone();
+        changed[c] = (changed[c] + 7) % 16;
+        let after = logits(&changed);
+        let rows_differ: Vec<bool> = (0..14)
+            .map(|r| before[r * 16..(r + 1) * 16] != after[r * 16..(r + 1) * 16])
+            .collect();
+        assert!(
+            rows_differ[..scale_end[scale]].iter().all(|d| !d),
+            "code {c} (scale {scale}) reaches an output of its own or an earlier scale: {rows_differ:?}"
+        );
+        if scale < 2 {
+            assert!(
+                rows_differ[scale_end[scale]..scale_end[scale + 1]].iter().all(|d| *d),
+                "code {c} (scale {scale}) does not reach every position of the next scale: {rows_differ:?}"
+            );
+        }
+    }
+}

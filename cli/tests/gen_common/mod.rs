@@ -168,7 +168,9 @@ loop lambda: trunk.out -> trunk.in {
 ";
 
 /// A diffusion head (MAR's MLP, with its names) beside a text head whose first 4 positions
-/// are a bidirectional prefix (left out of its next-token loss).
+/// are a bidirectional prefix (left out of its next-token loss), and a `next_scale` codes
+/// stem (VAR: scales 1, 2, 3 of a `scales` mask that goes on to 4) with its same-position
+/// `vq_ce` head.
 pub const DIFFUSION_MODEL: &str = "model diffusion_tiny
 param d = 16
 block b(width = d) {
@@ -183,8 +185,12 @@ stem text: tokens(vocab = 32, max_len = 64) {
 stem image: features(dim = 8, rows = 4) {
   adapter: mlp(layers = 1, hidden = d, out = d, act = gelu)
 }
+stem tiles: codes(codebook = 24, rows = 14) {
+  embed:     next_scale(dim = d)
+  positions: learned
+}
 trunk {
-  from:   [image, text]
+  from:   [image, tiles, text]
   blocks: b x 1
 }
 head lm: text(target = text) {
@@ -195,5 +201,10 @@ head pix: diffusion(target = image) {
   blocks:    b x 1
   objective: diffusion(layers = 2, width = 24, steps = 50)
 }
+head var: codes(target = tiles) {
+  blocks:    b x 1
+  objective: vq_ce
+}
 mask text: prefix(len = 4)
+mask tiles: scales(1, 2, 3, 4)
 ";

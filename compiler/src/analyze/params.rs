@@ -177,7 +177,11 @@ pub fn block_params(b: &BlockSpec) -> u128 {
 fn node_params(kind: &NodeKind, width: u64, tied: bool) -> (u128, bool) {
     match kind {
         NodeKind::Input { .. } | NodeKind::Merge { .. } | NodeKind::Alias => (0, false),
-        NodeKind::Embedding(e) => (u(e.vocab) * u(e.dim), e.frozen),
+        // A `next_scale` embedding adds its `start` vector.
+        NodeKind::Embedding(e) => (
+            u(e.vocab) * u(e.dim) + if e.next_scale { u(e.dim) } else { 0 },
+            e.frozen,
+        ),
         NodeKind::Positions { max_len, dim } => (u(*max_len) * u(*dim), false),
         NodeKind::Adapter { input, mlp } | NodeKind::Mlp { input, mlp } => {
             (mlp_stack(*input, mlp), mlp.frozen)

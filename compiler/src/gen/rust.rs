@@ -26,6 +26,7 @@ const OPTIM: &str = include_str!("rust/optim.rs");
 const DATA: &str = include_str!("rust/data.rs");
 const CHECKPOINT: &str = include_str!("rust/checkpoint.rs");
 const TRAIN: &str = include_str!("rust/train.rs");
+const NEXT_SCALE: &str = include_str!("rust/next_scale.rs");
 
 /// Rust's keywords (2021 edition, strict and reserved).
 const RUST_KEYWORDS: &[&str] = &[
@@ -70,7 +71,7 @@ pub fn graph_to_rust(g: &ArchGraph) -> Result<Vec<GenFile>, GenError> {
         },
         GenFile {
             path: "src/lib.rs".into(),
-            text: format!("{header}pub mod batch;\npub mod checkpoint;\npub mod data;\npub mod diffusion;\npub mod layers;\npub mod model;\npub mod objectives;\npub mod optim;\npub mod train;\npub mod weights;\n"),
+            text: format!("{header}pub mod batch;\npub mod checkpoint;\npub mod data;\npub mod diffusion;\npub mod layers;\npub mod model;\npub mod next_scale;\npub mod objectives;\npub mod optim;\npub mod train;\npub mod weights;\n"),
         },
         GenFile { path: "ir.yaml".into(), text: crate::ir::ir_to_yaml(&crate::graph_to_ir(g)) },
         GenFile { path: "src/layers.rs".into(), text: LAYERS.to_string() },
@@ -82,6 +83,7 @@ pub fn graph_to_rust(g: &ArchGraph) -> Result<Vec<GenFile>, GenError> {
         GenFile { path: "src/data.rs".into(), text: DATA.to_string() },
         GenFile { path: "src/checkpoint.rs".into(), text: CHECKPOINT.to_string() },
         GenFile { path: "src/train.rs".into(), text: TRAIN.to_string() },
+        GenFile { path: "src/next_scale.rs".into(), text: NEXT_SCALE.to_string() },
         GenFile { path: "src/model.rs".into(), text: e.model_rs()? },
         GenFile { path: "src/main.rs".into(), text: MAIN.replace("CRATE_NAME", &krate) },
     ])
@@ -157,6 +159,18 @@ impl<'a> Emitter<'a> {
             visit: format!("weights::linears(v, {path}, &mut {{}})?;"),
         };
         Ok(Some(match &node.kind {
+            NodeKind::Embedding(e) if e.next_scale => Member {
+                ty: "NextScale<B>".into(),
+                ctor: format!(
+                    "NextScale {{ weight: rng.normal_param([{}, {}], 0.02, device), start: rng.normal_param([{}], 0.02, device) }}",
+                    e.vocab, e.dim, e.dim
+                ),
+                visit: format!(
+                    "v.param({}, &mut {{}}.weight, false)?;\n        v.param({}, &mut {{}}.start, false)?;",
+                    rs_str(&format!("{}.weight", node.path)),
+                    rs_str(&format!("{}.start", node.path))
+                ),
+            },
             NodeKind::Embedding(e) => Member {
                 ty: "Param<Tensor<B, 2>>".into(),
                 ctor: format!("rng.normal_param([{}, {}], 0.02, device)", e.vocab, e.dim),
@@ -507,9 +521,10 @@ impl<'a> Emitter<'a> {
             };
             let o = match &objective.kind {
                 ObjectiveKind::NextToken | ObjectiveKind::VqCe => format!(
-                    "Objective::NextId {{ z_loss: {:?}, skip: {} }}",
+                    "Objective::NextId {{ z_loss: {:?}, skip: {}, shift: {} }}",
                     objective.z_loss,
-                    g.prefix_skip(target.as_deref().unwrap_or_default())
+                    g.prefix_skip(target.as_deref().unwrap_or_default()),
+                    g.target_shift(target.as_deref().unwrap_or_default())
                 ),
                 ObjectiveKind::MaskedRegression { shift, loss } => format!(
                     "Objective::MaskedRegression {{ shift: {shift}, cosine: {} }}",
@@ -661,7 +676,13 @@ impl<'a> Emitter<'a> {
                         node.path
                     )));
                 };
-                format!("embed(&{at}, batch.ids({})?)", rs_str(modality))
+                match self.g.next_scale_sides(modality) {
+                    Some(sides) => format!(
+                        "next_scale(&{at}, batch.ids({})?, &{sides:?})?",
+                        rs_str(modality)
+                    ),
+                    None => format!("embed(&{at}, batch.ids({})?)", rs_str(modality)),
+                }
             }
             NodeKind::Positions { .. } => format!("add_positions({}, &{at})", self.input(n)?),
             NodeKind::Adapter { mlp, .. } | NodeKind::Mlp { mlp, .. } => {

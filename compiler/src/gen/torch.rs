@@ -102,12 +102,26 @@ impl<'a> Emitter<'a> {
         &self.g.graph[n]
     }
 
+    /// The modality an embedding node reads the ids of.
+    fn embedded_modality(&self, n: NodeIndex) -> Option<&str> {
+        let (src, _) = *self.g.data_inputs(n).first()?;
+        match &self.node(src).kind {
+            NodeKind::Input { modality, .. } => Some(modality),
+            _ => None,
+        }
+    }
+
     /// The constructor of a node's module, if it has parameters.
     fn ctor(&self, n: NodeIndex) -> Option<String> {
         let node = self.node(n);
         let linear =
             |i: u64, o: u64, bias: bool| format!("nn.Linear({i}, {o}, bias={})", py_bool(bias));
         Some(match &node.kind {
+            NodeKind::Embedding(e) if e.next_scale => {
+                let sides = self.embedded_modality(n).and_then(|m| self.g.next_scale_sides(m))?;
+                let sides: Vec<String> = sides.iter().map(u64::to_string).collect();
+                format!("NextScale({}, {}, [{}])", e.vocab, e.dim, sides.join(", "))
+            }
             NodeKind::Embedding(e) => format!("nn.Embedding({}, {})", e.vocab, e.dim),
             NodeKind::Positions { max_len, dim } => format!("Positions({max_len}, {dim})"),
             NodeKind::Adapter { input, mlp } | NodeKind::Mlp { input, mlp } => {
@@ -461,6 +475,10 @@ impl<'a> Emitter<'a> {
                         RegressionLoss::Mse => "mse",
                         RegressionLoss::Cosine => "cosine",
                     },
+                ),
+                ObjectiveKind::NextToken | ObjectiveKind::VqCe => (
+                    self.g.target_shift(target.as_deref().unwrap_or_default()),
+                    "mse",
                 ),
                 _ => (0, "mse"),
             };

@@ -55,6 +55,35 @@ class Positions(nn.Module):
         return x + self.weight[start:start + n]
 
 
+class NextScale(nn.Module):
+    """VAR's teacher-forced next-scale input (VQVAE.idxBl_to_var_input, without quant_resi):
+    scale k's positions are fed the earlier scales' embeddings, each bicubic-upsampled to
+    the finest side and summed, area-downsampled to side k; scale 0 is fed `start`."""
+
+    def __init__(self, vocab, dim, sides):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(vocab, dim).normal_(0.0, 0.02))
+        self.start = nn.Parameter(torch.empty(dim).normal_(0.0, 0.02))
+        self.sides = sides
+
+    def forward(self, ids):  # [b, L] -> [b, L, dim]
+        b, n = ids.shape
+        d, big = self.weight.shape[1], self.sides[-1]
+        if n != sum(s * s for s in self.sides):
+            raise ValueError(f"a next_scale stem's scales cover {sum(s * s for s in self.sides)} rows, and the batch gives {n}")
+        e = F.embedding(ids, self.weight)  # [b, L, d]
+        fed = [self.start.expand(b, self.sides[0] ** 2, d)]
+        acc = e.new_zeros(b, d, big, big)
+        at = 0
+        for j, s in enumerate(self.sides[:-1]):
+            h = e[:, at:at + s * s].transpose(1, 2).reshape(b, d, s, s)
+            acc = acc + F.interpolate(h, size=(big, big), mode="bicubic")
+            nxt = self.sides[j + 1]
+            fed.append(F.interpolate(acc, size=(nxt, nxt), mode="area").reshape(b, d, nxt * nxt).transpose(1, 2))
+            at += s * s
+        return torch.cat(fed, dim=1)
+
+
 def rope(x, theta, start=0):
     """Rotary positions, rotate-half layout (Llama, GPT-NeoX). [b, h, s, hd] -> same."""
     s, hd = x.shape[2], x.shape[3]

@@ -123,13 +123,15 @@ def losses(model, out, batch):
         if y is None:
             continue
         if kind in ("next_token", "vq_ce"):
-            # A `prefix(len)` region leaves out the first len - 1 predictions: their
+            # Position j predicts id j + shift (shift 1; 0 over a `next_scale` stem). A
+            # `prefix(len)` region leaves out the first len - 1 predictions: their
             # positions see the ids they would predict.
-            ids, k = batch["ids"][t], h["skip"]
-            if ids.shape[1] < k + 2:
+            ids, k, s = batch["ids"][t], h["skip"], h["shift"]
+            n = ids.shape[1]
+            if n < k + s + 1:
                 continue
-            logits = y[:, k:-1]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, k + 1 :].reshape(-1))
+            logits = y[:, k : n - s]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, k + s :].reshape(-1))
             if h["z_loss"]:
                 loss = loss + h["z_loss"] * torch.logsumexp(logits, -1).pow(2).mean()
         elif kind == "masked_regression":

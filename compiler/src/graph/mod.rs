@@ -219,6 +219,40 @@ impl ArchGraph {
             .map_or(0, |len| len.saturating_sub(1))
     }
 
+    /// A `next_scale` stem's scales: the first sides of its modality's `scales(...)` mask
+    /// whose squares add up to its rows (a smaller scale of a model can keep the coarse
+    /// scales only). `None` for any other stem, and for a `next_scale` stem no prefix of
+    /// whose scales covers its rows (which check refuses).
+    pub fn next_scale_sides(&self, modality: &str) -> Option<Vec<u64>> {
+        let rows = self.graph.node_indices().find_map(|n| {
+            if !matches!(&self.graph[n].kind, NodeKind::Embedding(e) if e.next_scale) {
+                return None;
+            }
+            self.data_inputs(n).iter().find_map(|(s, _)| match &self.graph[*s].kind {
+                NodeKind::Input {
+                    modality: m,
+                    stem: StemKind::Codes { rows, .. },
+                } if m == modality => Some(*rows),
+                _ => None,
+            })
+        })?;
+        self.masks.iter().find_map(|m| match &m.region {
+            Region::Scales { sides } if m.modality == modality => scales_covering(sides, rows),
+            _ => None,
+        })
+    }
+
+    /// How far ahead `next_token`/`vq_ce` over `target` predicts: position k scores id
+    /// k + 1, except over a `next_scale` stem, whose position k was fed only earlier scales
+    /// and scores code k itself.
+    pub fn target_shift(&self, target: &str) -> u64 {
+        if self.next_scale_sides(target).is_some() {
+            0
+        } else {
+            1
+        }
+    }
+
     /// The input stems in the order the data lays them out: the trunk's `from` order, then
     /// stems the trunk does not read, in graph order.
     pub fn stems_in_order(&self) -> Vec<(&str, &StemKind)> {
@@ -282,4 +316,16 @@ impl ArchGraph {
 
 fn is_zero(x: &u64) -> bool {
     *x == 0
+}
+
+/// The first of `sides` whose squares add up to `rows` exactly, if any do.
+pub fn scales_covering(sides: &[u64], rows: u64) -> Option<Vec<u64>> {
+    let mut sum = 0u64;
+    for (i, s) in sides.iter().enumerate() {
+        sum = sum.checked_add(s.checked_mul(*s)?)?;
+        if sum == rows {
+            return Some(sides[..=i].to_vec());
+        }
+    }
+    None
 }

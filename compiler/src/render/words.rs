@@ -282,11 +282,16 @@ pub fn words(e: &Error) -> Words {
             vec![p(at, "must be within [0, 1]".into())],
             None,
         ),
-        FutureTokenLeak { mask, region, modality, head, head_name, objective, objective_name } => {
-            let (message, help) = if *region == "scales" {
+        FutureTokenLeak { mask, region, modality, head, head_name, objective, objective_name, next_scale } => {
+            let (message, help) = if *next_scale {
+                (
+                    format!("future-token leak: `{modality}` has `{region}`, whose positions see later scales, which were fed the codes head `{head_name}` predicts"),
+                    format!("a `next_scale` stem attends by scale: use `mask {modality}: scales(...)` alone (or keep it causal)"),
+                )
+            } else if *region == "scales" {
                 (
                     format!("future-token leak: `{modality}` has `scales`, whose positions see the rest of their scale, and head `{head_name}` predicts its next position"),
-                    format!("keep `{modality}` causal (remove `mask {modality}: scales(...)`): a next-position objective under `scales` sees its target; VAR's same-position prediction from the scales before is not expressible yet"),
+                    format!("keep `{modality}` causal (remove `mask {modality}: scales(...)`), or embed it with `next_scale(dim = d)` (VAR: each position is fed the scales before its own and predicts its own code)"),
                 )
             } else if matches!(*objective_name, "masked_regression" | "diffusion") {
                 (
@@ -308,6 +313,19 @@ pub fn words(e: &Error) -> Words {
                 ],
                 Some(help),
             )
+        }
+        NextScaleWithoutScales { at, stem, rows, scales } => {
+            let mut labels = vec![p(at, format!("`next_scale` takes its scales from `{stem}`'s `scales(...)` mask"))];
+            let help = match scales {
+                Some((sides, span)) => {
+                    let mut sum = 0u128;
+                    let sums: Vec<String> = sides.iter().map(|s| { sum += u128::from(*s) * u128::from(*s); sum.to_string() }).collect();
+                    labels.push(s(span, format!("its first scales cover {} positions", sums.join(", "))));
+                    format!("the stem's {rows} rows must be the codes of the first scales: make its rows one of those counts, or change the sides")
+                }
+                None => format!("add `mask {stem}: scales(1, 2, ...)` whose sides' squares add up to {rows}"),
+            };
+            (format!("`next_scale` stem `{stem}` has {rows} rows, and no scales cover them exactly"), labels, Some(help))
         }
         BadScales { at, reason } => (format!("invalid mask region: {reason}"), vec![p(at, reason.clone())], None),
         NoObjective { at, head, kind } => (

@@ -280,7 +280,29 @@ impl<'a, 'p> Ctx<'a, 'p> {
         };
         let p = &mut *self.params;
         let embed = props.get("embed").and_then(|e| {
-            let call = call_of(e, "embedding", "`embedding(dim = d)`", errors)?;
+            let call = call_of(e, "", "`embedding(dim = d)`", errors)?;
+            let next_scale = match call.name.name.as_str() {
+                "embedding" => false,
+                "next_scale" if matches!(skind, StemKind::Codes { .. }) => true,
+                "next_scale" => {
+                    errors.push(eval::wrong(
+                        e,
+                        "`embedding(dim = d)` (`next_scale` embeds a `codes` stem)",
+                    ));
+                    return None;
+                }
+                _ => {
+                    errors.push(eval::wrong(
+                        e,
+                        if matches!(skind, StemKind::Codes { .. }) {
+                            "`embedding(dim = d)` or `next_scale(dim = d)`"
+                        } else {
+                            "`embedding(dim = d)`"
+                        },
+                    ));
+                    return None;
+                }
+            };
             let mut a = Args::new(&call);
             let dim = a
                 .require("dim", Some(0), "embedding(dim = 768)", errors)
@@ -294,6 +316,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
                     vocab,
                     dim: dim?,
                     frozen: frozen?,
+                    next_scale,
                 },
                 e.span,
             ))

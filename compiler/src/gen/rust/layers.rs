@@ -392,6 +392,31 @@ pub fn embed<B: Backend>(table: &Param<Tensor<B, 2>>, ids: Tensor<B, 2, Int>) ->
     t.select(0, ids.reshape([b * n])).reshape([b, n, d])
 }
 
+/// A `next_scale` stem's code table and the `start` vector its first scale is fed.
+#[derive(Module, Debug)]
+pub struct NextScale<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+    pub start: Param<Tensor<B, 1>>,
+}
+
+/// VAR's teacher-forced next-scale input (`next_scale.rs`): position r is fed
+/// Σ M[r, c]·embed(ids)[c], the first scale's rows `start`. `[b, L]` ids -> `[b, L, d]`
+pub fn next_scale<B: Backend>(m: &NextScale<B>, ids: Tensor<B, 2, Int>, sides: &[u64]) -> Result<Tensor<B, 3>, String> {
+    let x = embed(&m.weight, ids); // [b, L, d]
+    let [b, l, d] = x.dims();
+    let rows: u64 = sides.iter().map(|s| s * s).sum();
+    if rows != l as u64 {
+        return Err(format!("a `next_scale` stem's scales cover {rows} rows, and the batch gives {l}"));
+    }
+    let device = x.device();
+    let map = Tensor::<B, 2>::from_data(TensorData::new(crate::next_scale::next_scale_matrix(sides), [l, l]), &device); // [L, L]
+    let first = crate::next_scale::first_scale_rows(sides);
+    let is_first: Vec<f32> = (0..l).map(|r| if r < first { 1.0 } else { 0.0 }).collect();
+    let is_first = Tensor::<B, 1>::from_data(TensorData::new(is_first, [l]), &device).reshape([1, l, 1]); // [1, L, 1]
+    let fed = map.unsqueeze::<3>().expand([b, l, l]).matmul(x); // [b, L, d]
+    Ok(fed + is_first.expand([b, l, d]) * m.start.val().reshape([1, 1, d]).expand([b, l, d]))
+}
+
 /// Mean next-token entropy (nats) over every position.
 pub fn entropy<B: Backend>(logits: Tensor<B, 3>) -> f64 {
     let p = softmax(logits, 2);

@@ -11,10 +11,11 @@ use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 /// What a head is trained to do.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Objective {
-    /// Cross-entropy of position k against id k + 1 (`next_token`, `vq_ce`) for k >=
-    /// `skip` (a `prefix(len)` region leaves out the len - 1 predictions its positions
-    /// can see), plus `z_loss` · mean(logsumexp²) (PaLM).
-    NextId { z_loss: f64, skip: usize },
+    /// Cross-entropy of position k against id k + `shift` (`next_token`, `vq_ce`; shift 1,
+    /// or 0 over a `next_scale` stem) for k >= `skip` (a `prefix(len)` region leaves out
+    /// the len - 1 predictions its positions can see), plus `z_loss` · mean(logsumexp²)
+    /// (PaLM).
+    NextId { z_loss: f64, skip: usize, shift: usize },
     /// Position k regresses target row k + shift over the scored rows (GPT-BERT);
     /// 1 − cos when `cosine`, else the mean squared error.
     MaskedRegression { shift: usize, cosine: bool },
@@ -59,7 +60,7 @@ pub fn head_losses<B: Backend>(model: &Model<B>, out: &Output<B>, batch: &Batch<
     for h in HEADS {
         let y = out.heads.get(h.head).cloned().ok_or_else(|| format!("head `{}` produced no output", h.head))?;
         let loss = match h.objective {
-            Objective::NextId { z_loss, skip } => next_id_loss(y, batch.ids(h.target)?, z_loss, skip),
+            Objective::NextId { z_loss, skip, shift } => next_id_loss(y, batch.ids(h.target)?, z_loss, skip, shift),
             Objective::MaskedRegression { shift, cosine } => regression(y, batch.features(h.target)?, batch, h.target, shift, cosine),
             Objective::Diffusion => {
                 let mlp = model.diffusion(h.head).ok_or_else(|| format!("head `{}` has no diffusion MLP", h.head))?;
@@ -76,14 +77,14 @@ pub fn head_losses<B: Backend>(model: &Model<B>, out: &Output<B>, batch: &Batch<
 
 /// # Shapes
 /// logits `[b, n, V]`, ids `[b, n]` -> `[1]`
-pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_loss: f64, skip: usize) -> Option<Tensor<B, 1>> {
+pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_loss: f64, skip: usize, shift: usize) -> Option<Tensor<B, 1>> {
     let [b, n, v] = logits.dims();
-    if n < skip + 2 {
+    if n < skip + shift + 1 {
         return None;
     }
-    let m = n - 1 - skip; // scored predictions
+    let m = n - shift - skip; // scored predictions
     let logits = logits.narrow(1, skip, m); // [b, m, V]
-    let targets = ids.narrow(1, skip + 1, m).reshape([b, m, 1]);
+    let targets = ids.narrow(1, skip + shift, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
     let ce = logp.gather(2, targets).neg().mean().reshape([1]);
     if z_loss == 0.0 {
