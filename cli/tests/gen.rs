@@ -92,6 +92,19 @@ fn a_diffusion_model_in_pytorch_equals_the_runtime() {
     }
 }
 
+/// GPT-BERT's `mntp` (per sequence: causal, or bidirectional over its masked text) and a
+/// z-loss, in PyTorch as in the runtime, on a batch with one causal and one masked
+/// sequence.
+#[test]
+fn an_mntp_model_in_pytorch_equals_the_runtime() {
+    let dir = tmp("torch-mntp-src");
+    let file = dir.join("hostile_rust.arch");
+    std::fs::write(&file, HOSTILE_RUST).unwrap();
+    let r = equal_file_to_the_runtime(&file);
+    eprintln!("hostile_rust: {r}");
+    assert!(r.contains("\"self\""), "{r}");
+}
+
 /// The same file gives the same bytes, every file, on every run.
 #[test]
 fn generated_code_is_byte_identical_across_runs() {
@@ -204,15 +217,17 @@ layer train: b { from: trunk.out }
 fn generated_train_py_trains_and_its_weights_load_back() {
     let py = python();
     // The diffusion model also has a `next_scale` stem (its `vq_ce` scores position k's
-    // own code) and a prefix.
+    // own code) and a prefix; the hostile one GPT-BERT's `mntp`.
     let src = tmp("train-py-diffusion-src");
     std::fs::write(src.join("diffusion_tiny.arch"), DIFFUSION_MODEL).unwrap();
+    std::fs::write(src.join("hostile_rust.arch"), HOSTILE_RUST).unwrap();
     let files = [
-        root().join("models/gpt2-tiny.arch"),
-        root().join("models/perfect-vlm-tiny.arch"),
-        src.join("diffusion_tiny.arch"),
+        (root().join("models/gpt2-tiny.arch"), "lm"),
+        (root().join("models/perfect-vlm-tiny.arch"), "lm"),
+        (src.join("diffusion_tiny.arch"), "lm"),
+        (src.join("hostile_rust.arch"), "self"),
     ];
-    for file in &files {
+    for (file, head) in &files {
         let model = file.file_name().unwrap().to_str().unwrap();
         let f = file.to_str().unwrap();
         let dir = tmp(&format!("train-{}", model.trim_end_matches(".arch")));
@@ -244,7 +259,7 @@ fn generated_train_py_trains_and_its_weights_load_back() {
         );
         assert!(log.contains("step 5/5"), "{log}");
         let run = archc(&["run", f, "--weights", "out/model.safetensors"], &dir);
-        assert!(run.contains("head lm"), "{run}");
+        assert!(run.contains(&format!("head {head}")), "{run}");
         let _ = std::fs::remove_dir_all(&dir);
     }
     // Several processes: DDP and FSDP2 on CPU (gloo), through torchrun.

@@ -82,7 +82,8 @@ impl<B: Backend> Batch<B> {
     /// see each other, a modality's first `len` positions under `prefix(len)` do too, and
     /// under `scales(s1, s2, ...)` a span's positions form consecutive groups of s1², s2²,
     /// ... positions, each seeing its own group and every earlier one (VAR's next-scale
-    /// prediction); positions past the last group are causal.
+    /// prediction); positions past the last group are causal. A sequence with masked
+    /// rows of an `mntp` modality (GPT-BERT) sees both ways within that modality's spans.
     ///
     /// # Shapes
     /// -> `[b, n, n]`, n the number of positions of `rows`
@@ -98,6 +99,53 @@ impl<B: Backend> Batch<B> {
         b: usize,
         device: &B::Device,
     ) -> Tensor<B, 3, Bool> {
+        let n = self.positions(rows).len();
+        let Some(open) = self.open(g) else {
+            return Tensor::<B, 2, Bool>::from_data(
+                TensorData::new(self.blocked(g, rows, &[]), [n, n]),
+                device,
+            )
+            .unsqueeze::<3>()
+            .expand([b, n, n]);
+        };
+        let mut per: HashMap<&[String], Tensor<B, 2, Bool>> = HashMap::new();
+        let masks: Vec<Tensor<B, 3, Bool>> = open
+            .iter()
+            .map(|o| {
+                per.entry(o.as_slice())
+                    .or_insert_with(|| {
+                        Tensor::from_data(TensorData::new(self.blocked(g, rows, o), [n, n]), device)
+                    })
+                    .clone()
+                    .unsqueeze::<3>()
+            })
+            .collect();
+        Tensor::cat(masks, 0) // [b, n, n]
+    }
+
+    /// Per sequence, the `mntp` modalities it has masked rows of: those attend both ways
+    /// within a span. `None` when no `mntp` modality is masked in this batch.
+    fn open(&self, g: &ArchGraph) -> Option<Vec<Vec<String>>> {
+        let mut open: Option<Vec<Vec<String>>> = None;
+        for m in &g.masks {
+            let (Region::Mntp { .. }, Some(t)) = (&m.region, self.masked.get(&m.modality)) else {
+                continue;
+            };
+            let [b, n] = t.dims();
+            let rows: Vec<i64> = t.clone().int().into_data().convert::<i64>().to_vec().unwrap_or_default();
+            let open = open.get_or_insert_with(|| vec![Vec::new(); b]);
+            for (e, o) in open.iter_mut().enumerate() {
+                if rows.get(e * n..(e + 1) * n).is_some_and(|r| r.iter().any(|x| *x != 0)) {
+                    o.push(m.modality.clone());
+                }
+            }
+        }
+        open
+    }
+
+    /// `[n * n]`, true where a position of `rows` may not attend (see [`Batch::mask`]);
+    /// `open`: the `mntp` modalities whose spans attend both ways.
+    fn blocked(&self, g: &ArchGraph, rows: &str, open: &[String]) -> Vec<bool> {
         let pos = self.positions(rows);
         let tags = self.tags();
         let n = pos.len();
@@ -111,6 +159,7 @@ impl<B: Backend> Batch<B> {
                         m.modality == mi
                             && match &m.region {
                                 Region::Bidirectional => si == sj,
+                                Region::Mntp { .. } => si == sj && open.iter().any(|o| o == mi),
                                 Region::Prefix { len } => (ki as u64) < *len && (kj as u64) < *len,
                                 Region::Scales { sides } => si == sj && matches!((scale_of(sides, wi), scale_of(sides, wj)), (Some(a), Some(b)) if b <= a),
                                 _ => false,
@@ -119,9 +168,7 @@ impl<B: Backend> Batch<B> {
                 blocked[a * n + c] = j > i && !both_way;
             }
         }
-        Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [n, n]), device)
-            .unsqueeze::<3>()
-            .expand([b, n, n])
+        blocked
     }
 }
 

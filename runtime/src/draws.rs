@@ -37,10 +37,16 @@ pub fn draw_passes(mean: u64, rng: &mut Rng) -> usize {
     1 + rng.poisson(tau.exp()) as usize
 }
 
+/// How many of a batch's `b` examples an `mntp(causal)` modality keeps causal.
+pub fn causal_examples(b: usize, causal: f64) -> usize {
+    ((b as f64 * causal).round() as usize).min(b)
+}
+
 /// Fills `batch.masked` and `batch.steps` with this step's draws and returns them. A
 /// modality with `mask_tokens(rate = lo .. hi)` gets one rate r ~ U[lo, hi] for the whole
 /// batch, then each of its rows (every sequence, every position of the modality) is masked
-/// with probability r, independently.
+/// with probability r, independently; under `mntp(causal)` the first round(b · causal)
+/// sequences are then unmasked.
 pub fn draw_for_training<B: Backend>(plan: &Plan, batch: &mut Batch<B>, rng: &mut Rng) -> Drawn {
     let mut drawn = Drawn::default();
     let b = batch.batch_size();
@@ -57,7 +63,12 @@ pub fn draw_for_training<B: Backend>(plan: &Plan, batch: &mut Batch<B>, rng: &mu
         let Some(device) = &device else { continue };
         let rate = min_rate + (max_rate - min_rate) * rng.unit();
         let n = batch.positions(&format!("S_{}", m.modality)).len();
-        let rows: Vec<bool> = (0..b * n).map(|_| rng.unit() < rate).collect();
+        let mut rows: Vec<bool> = (0..b * n).map(|_| rng.unit() < rate).collect();
+        if let Some(causal) = plan.graph.mntp_causal(&m.modality) {
+            // GPT-BERT: the first round(b · causal) examples stay causal, unmasked.
+            let c = causal_examples(b, causal);
+            rows[..c * n].fill(false);
+        }
         batch.masked.insert(
             m.modality.clone(),
             Tensor::<B, 2, Bool>::from_data(TensorData::new(rows, [b, n]), device),

@@ -9,7 +9,7 @@ use crate::rng::Rng;
 use archc::graph::{NodeKind, Owner};
 use archc::model::{Objective, ObjectiveKind, RegressionLoss};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{backend::Backend, Int, Tensor};
+use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 
 /// One head's loss this step.
 pub struct HeadLoss<B: Backend> {
@@ -78,12 +78,18 @@ pub fn head_losses<B: Backend>(
                         "head `{head}` predicts `{target}`, which has no ids"
                     ))
                 })?;
+                let scored = plan
+                    .graph
+                    .mntp_causal(&target)
+                    .and(batch.masked.get(&target))
+                    .map(|m| mntp_scored(m.clone()));
                 next_id_loss(
                     y,
                     ids,
                     objective.z_loss,
                     plan.graph.prefix_skip(&target) as usize,
                     plan.graph.target_shift(&target) as usize,
+                    scored,
                 )
             }
             ObjectiveKind::MaskedRegression { shift, loss } => {
@@ -140,6 +146,7 @@ pub fn next_id_loss<B: Backend>(
     z_loss: f64,
     skip: usize,
     shift: usize,
+    scored: Option<Tensor<B, 2>>,
 ) -> Option<Tensor<B, 1>> {
     let [b, n, v] = logits.dims();
     if n < skip + shift + 1 {
@@ -149,7 +156,14 @@ pub fn next_id_loss<B: Backend>(
     let logits = logits.narrow(1, skip, m); // [b, m, V]
     let targets = ids.narrow(1, skip + shift, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
-    let ce = logp.gather(2, targets).neg().mean().reshape([1]);
+    let ce = logp.gather(2, targets).neg(); // [b, m, 1]
+    // With weights (GPT-BERT's MNTP), the weighted mean over the predictions scored.
+    let w = scored.map(|w| w.narrow(1, skip + shift, m).reshape([b, m, 1])); // [b, m, 1]
+    let mean = |x: Tensor<B, 3>| match &w {
+        Some(w) => (x * w.clone()).sum().div(w.clone().sum().clamp_min(1.0)).reshape([1]),
+        None => x.mean().reshape([1]),
+    };
+    let ce = mean(ce);
     if z_loss == 0.0 {
         return Some(ce);
     }
@@ -159,7 +173,17 @@ pub fn next_id_loss<B: Backend>(
         .sum_dim(2)
         .log()
         + max;
-    Some(ce + lse.powi_scalar(2).mean().reshape([1]).mul_scalar(z_loss))
+    Some(ce + mean(lse.powi_scalar(2)).mul_scalar(z_loss))
+}
+
+/// GPT-BERT's MNTP weights over an `mntp` target's rows, from its masked rows `[b, n]`:
+/// a sequence with masked rows scores the predictions of those only, one without every
+/// prediction. `-> [b, n]` of 0.0 and 1.0
+pub fn mntp_scored<B: Backend>(masked: Tensor<B, 2, Bool>) -> Tensor<B, 2> {
+    let [b, n] = masked.dims();
+    let rows = masked.float(); // [b, n]
+    let has = rows.clone().sum_dim(1).greater_elem(0.0).float(); // [b, 1]
+    rows * has.clone().expand([b, n]) + has.neg().add_scalar(1.0).expand([b, n])
 }
 
 /// The rows a masked objective scores at target row k + shift: the masked ones when the
@@ -254,7 +278,7 @@ fn diffusion_rows<B: Backend>(
 
 #[cfg(test)]
 mod tests {
-    use super::next_id_loss;
+    use super::{mntp_scored, next_id_loss};
     use burn::backend::NdArray;
     use burn::tensor::{Int, Tensor, TensorData};
 
@@ -297,7 +321,7 @@ mod tests {
         let it = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [b, n]), &device);
         // shift 1: next-position; shift 0: a `next_scale` stem's own code.
         for (skip, shift) in [(0, 1), (1, 1), (3, 1), (5, 1), (0, 0), (6, 0)] {
-            let got: f32 = next_id_loss(lt.clone(), it.clone(), 0.0, skip, shift)
+            let got: f32 = next_id_loss(lt.clone(), it.clone(), 0.0, skip, shift, None)
                 .expect("predictions left")
                 .into_scalar();
             let want = by_hand(&logits, &ids, b, n, v, skip, shift);
@@ -306,8 +330,28 @@ mod tests {
                 "skip {skip}, shift {shift}: {got} vs {want}"
             );
         }
+        // MNTP weights: sequence 0 unmasked (every prediction), sequence 1 masked at rows
+        // 2 and 5 (only the predictions of those: from positions 1 and 4).
+        let mut masked = vec![false; b * n];
+        masked[n + 2] = true;
+        masked[n + 5] = true;
+        let w = mntp_scored(Tensor::<B, 2, burn::tensor::Bool>::from_data(
+            TensorData::new(masked, [b, n]),
+            &device,
+        ));
+        let got: f32 = next_id_loss(lt.clone(), it.clone(), 0.0, 0, 1, Some(w))
+            .expect("predictions left")
+            .into_scalar();
+        // −log softmax(logits[s][k])[ids[s][k + 1]], in f64.
+        let one = |s: usize, k: usize| {
+            let row = &logits[(s * n + k) * v..][..v];
+            let lse = row.iter().map(|&x| f64::from(x).exp()).sum::<f64>().ln();
+            lse - f64::from(row[ids[s * n + k + 1] as usize])
+        };
+        let want = ((0..n - 1).map(|k| one(0, k)).sum::<f64>() + one(1, 1) + one(1, 4)) / (n - 1 + 2) as f64;
+        assert!((f64::from(got) - want).abs() < 1e-5, "mntp: {got} vs {want}");
         // Nothing left to predict: no loss.
-        assert!(next_id_loss(lt.clone(), it.clone(), 0.0, 6, 1).is_none());
-        assert!(next_id_loss(lt, it, 0.0, 7, 0).is_none());
+        assert!(next_id_loss(lt.clone(), it.clone(), 0.0, 6, 1, None).is_none());
+        assert!(next_id_loss(lt, it, 0.0, 7, 0, None).is_none());
     }
 }

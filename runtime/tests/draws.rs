@@ -136,3 +136,40 @@ fn gradients_flow_through_the_last_backprop_passes_only() {
     let (two, passes) = embed_grad(2, 2);
     assert!(two > 0.0 && passes == 2);
 }
+
+/// `mntp(causal = c)` (GPT-BERT): the first round(b · c) sequences of every batch are left
+/// unmasked (causal), the others masked at the drawn rate.
+#[test]
+fn mntp_keeps_the_first_share_of_each_batch_unmasked() {
+    let src = format!(
+        "{BLOCK}stem text: tokens(vocab = 32, max_len = 64) {{\n  embed: embedding(dim = d)\n}}\ntrunk {{\n  blocks: b x 1\n}}\nhead lm: text {{\n  objective: next_token\n}}\nmask text: mask_tokens(rate = 0.5..0.5)\nmask text: mntp(causal = 0.25)\n"
+    );
+    let g = graph(&src);
+    let device = Default::default();
+    let (_, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    let mut rng = Rng::new(5);
+    for (b, causal) in [(8, 2), (4, 1), (2, 1), (1, 0)] {
+        let mut batch = Batch::<B>::new(vec![("text".into(), 32)]);
+        batch
+            .ids
+            .insert("text".into(), Tensor::<B, 2, Int>::zeros([b, 32], &device));
+        draw_for_training(&plan, &mut batch, &mut rng);
+        let rows: Vec<i64> = batch.masked["text"]
+            .clone()
+            .int()
+            .sum_dim(1)
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
+        for (e, r) in rows.iter().enumerate() {
+            if e < causal {
+                assert_eq!(*r, 0, "batch {b}: sequence {e} is one of the {causal} causal ones");
+            } else {
+                // 32 rows at rate 0.5: none masked has probability 2^-32.
+                assert!(*r > 0, "batch {b}: sequence {e} should be masked: {rows:?}");
+            }
+        }
+    }
+    let _ = TensorData::new(vec![0i64], [1]);
+}

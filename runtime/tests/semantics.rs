@@ -416,3 +416,61 @@ fn a_next_scale_stem_never_shows_a_position_its_own_scale() {
         }
     }
 }
+
+/// `mntp` (GPT-BERT): a sequence with masked text attends both ways over its text, and one
+/// without stays causal, in the same batch.
+#[test]
+fn mntp_makes_masked_sequences_bidirectional_and_leaves_the_others_causal() {
+    let src = format!(
+        "{BLOCK}stem text: tokens(vocab = 32, max_len = 16) {{\n  embed: embedding(dim = d)\n}}\ntrunk {{\n  blocks: b x 2\n}}\nhead lm: text {{\n  objective: next_token\n}}\nmask text: mask_tokens(rate = 0.1..0.5)\nmask text: mntp(causal = 0.5)\n"
+    );
+    let g = graph(&src);
+    let device = Default::default();
+    let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
+    let embed = plan.slot[&g
+        .graph
+        .node_indices()
+        .find(|n| g.graph[*n].path == "text.embed")
+        .unwrap()];
+    // Sequence 0 has nothing masked (causal); sequence 1 has row 5 masked.
+    let tokens: Vec<i64> = (0..8).chain(8..16).collect();
+    let mut masked = vec![false; 16];
+    masked[8 + 5] = true;
+    let batch = Batch {
+        layout: vec![("text".into(), 8)],
+        ids: HashMap::from([(
+            "text".into(),
+            Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [2, 8]), &device),
+        )]),
+        features: HashMap::new(),
+        masked: HashMap::from([(
+            "text".into(),
+            Tensor::<B, 2, burn::tensor::Bool>::from_data(TensorData::new(masked, [2, 8]), &device),
+        )]),
+        steps: HashMap::new(),
+    };
+    // Position 2 of each sequence: which tokens reach it?
+    let seen = |seq: usize| -> Vec<f32> {
+        let out = model.forward_batch(&plan, &batch).unwrap();
+        let grads = out.heads["lm"]
+            .clone()
+            .narrow(0, seq, 1)
+            .narrow(1, 2, 1)
+            .sum()
+            .backward();
+        let table = model.nodes[embed].table.as_ref().unwrap().val();
+        let g: Vec<f32> = table.grad(&grads).unwrap().into_data().to_vec().unwrap();
+        (0..16)
+            .map(|t| g[t * 16..(t + 1) * 16].iter().map(|x| x * x).sum())
+            .collect()
+    };
+    let causal = seen(0);
+    assert!(causal[..3].iter().all(|n| *n > 0.0), "{causal:?}");
+    assert!(causal[3..].iter().all(|n| *n == 0.0), "the causal sequence sees ahead: {causal:?}");
+    let both = seen(1);
+    // Tokens 8..16 are sequence 1's; its row 5 (token 13) is the mask token, not the id.
+    for t in (8..16).filter(|t| *t != 13) {
+        assert!(both[t] > 0.0, "the masked sequence does not see token {t}: {both:?}");
+    }
+    assert_eq!(both[13], 0.0, "a masked row's id reached the model: {both:?}");
+}

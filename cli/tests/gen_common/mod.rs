@@ -139,7 +139,9 @@ pub fn tensors(path: &Path) -> std::collections::BTreeMap<String, (Vec<usize>, V
 
 /// Item names that are Rust keywords (`type`, `fn`; `self` cannot even be a raw
 /// identifier) and a Python keyword: their parameter names must survive both targets.
-/// Also a `sampled` loop (Huginn's drawn passes) and a z-loss, for the training tests.
+/// Also a `sampled` loop (Huginn's drawn passes), a z-loss and GPT-BERT's `mntp` (a
+/// quarter of each batch causal, the rest masked, bidirectional and scored on masked rows),
+/// for the training tests.
 pub const HOSTILE_RUST: &str = "model hostile_rust
 param d = 16
 block b(width = d) {
@@ -165,6 +167,8 @@ loop lambda: trunk.out -> trunk.in {
   steps:  sampled(mean = 3, backprop = 2)
   inject: concat_linear
 }
+mask type: mask_tokens(rate = 0.1..0.6)
+mask type: mntp(causal = 0.25)
 ";
 
 /// A diffusion head (MAR's MLP, with its names) beside a text head whose first 4 positions

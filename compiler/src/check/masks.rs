@@ -7,6 +7,7 @@ use crate::model::{Model, ObjectiveKind, Region, StemKind};
 
 pub fn check(model: &Model, errors: &mut Vec<Error>) {
     next_scale_stems(model, errors);
+    mntp_needs_masks(model, errors);
     for m in model.masks.iter().filter(|m| match &m.region {
         Region::Bidirectional => true,
         // A scale of side s > 1 holds s² positions that see each other.
@@ -93,6 +94,28 @@ fn next_scale_stems(model: &Model, errors: &mut Vec<Error>) {
                 rows,
                 scales: scales.map(|(sides, span)| (sides.clone(), span)),
             }),
+        }
+    }
+}
+
+/// `mntp` scores masked rows: without `mask_tokens` (or with a rate of 0) there are none.
+fn mntp_needs_masks(model: &Model, errors: &mut Vec<Error>) {
+    for m in &model.masks {
+        if !matches!(m.region, Region::Mntp { .. }) {
+            continue;
+        }
+        let masked = model.masks.iter().any(|o| {
+            o.modality == m.modality
+                && matches!(o.region, Region::MaskTokens { max_rate, .. } if max_rate > 0.0)
+        });
+        if !masked {
+            errors.push(Error::BadScales {
+                at: m.span,
+                reason: format!(
+                    "`mntp` over `{}` predicts its masked rows, and `{}` has no `mask_tokens(rate = LO..HI)` with a rate above 0",
+                    m.modality, m.modality
+                ),
+            });
         }
     }
 }

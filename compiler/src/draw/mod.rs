@@ -248,6 +248,7 @@ fn label(node: &Node, regions: &[&Region]) -> String {
     for r in regions {
         text += &match r {
             Region::Prefix { len } => format!("\nmask: prefix {len}"),
+            Region::Mntp { causal } => format!("\nmask: mntp, causal {causal}"),
             Region::MaskTokens { min_rate, max_rate } => {
                 format!("\nmask: mask_tokens {min_rate:?}..{max_rate:?}")
             }

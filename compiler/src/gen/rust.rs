@@ -385,6 +385,7 @@ impl<'a> Emitter<'a> {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
+                    Region::Mntp { .. } => "Region::Mntp".to_string(),
                     _ => return None,
                 };
                 Some(format!("({}, {r})", rs_str(&m.modality)))
@@ -520,12 +521,16 @@ impl<'a> Emitter<'a> {
                 continue;
             };
             let o = match &objective.kind {
-                ObjectiveKind::NextToken | ObjectiveKind::VqCe => format!(
-                    "Objective::NextId {{ z_loss: {:?}, skip: {}, shift: {} }}",
-                    objective.z_loss,
-                    g.prefix_skip(target.as_deref().unwrap_or_default()),
-                    g.target_shift(target.as_deref().unwrap_or_default())
-                ),
+                ObjectiveKind::NextToken | ObjectiveKind::VqCe => {
+                    let t = target.as_deref().unwrap_or_default();
+                    format!(
+                        "Objective::NextId {{ z_loss: {:?}, skip: {}, shift: {}, mntp: {} }}",
+                        objective.z_loss,
+                        g.prefix_skip(t),
+                        g.target_shift(t),
+                        b(g.mntp_causal(t).is_some())
+                    )
+                }
                 ObjectiveKind::MaskedRegression { shift, loss } => format!(
                     "Objective::MaskedRegression {{ shift: {shift}, cosine: {} }}",
                     b(matches!(loss, crate::model::RegressionLoss::Cosine))
@@ -554,6 +559,15 @@ impl<'a> Emitter<'a> {
             })
             .collect();
         let _ = writeln!(out, "/// `mask_tokens` modalities and their rate ranges: each training step draws a rate, then\n/// the masked rows.\npub const MASK_TOKENS: &[(&str, f64, f64)] = &[{}];\n", masks.join(", "));
+        let mntp: Vec<String> = g
+            .masks
+            .iter()
+            .filter_map(|m| match m.region {
+                Region::Mntp { causal } => Some(format!("({}, {causal:?})", rs_str(&m.modality))),
+                _ => None,
+            })
+            .collect();
+        let _ = writeln!(out, "/// `mntp(causal)` modalities (GPT-BERT) and the share of each batch kept causal.\npub const MNTP: &[(&str, f64)] = &[{}];\n", mntp.join(", "));
         let loops: Vec<String> = self
             .plan
             .loops

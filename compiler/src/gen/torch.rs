@@ -406,6 +406,7 @@ impl<'a> Emitter<'a> {
                                 .join(", ")
                         ),
                     ),
+                    Region::Mntp { causal } => ("mntp", format!("{causal:?}")),
                     Region::Causal | Region::MaskTokens { .. } => return None,
                 };
                 Some(format!(
@@ -655,7 +656,7 @@ impl<'a> Emitter<'a> {
         out.push_str("        \"\"\"batch: layout [(stem, n)], ids {stem: [b, n] long}, features {stem: [b, n, dim]},\n        masked {stem: [b, n] bool}, steps {loop: passes} (docs/runtime.md).\"\"\"\n");
         out.push_str("        layout = batch[\"layout\"]\n        ids, features = batch.get(\"ids\", {}), batch.get(\"features\", {})\n        masked, drawn = batch.get(\"masked\", {}), batch.get(\"steps\", {})\n");
         out.push_str("        device = next(self.parameters()).device\n");
-        out.push_str("        masks = attention_masks(layout, DOMAINS, MASKS, device, self.flex and device.type == \"cuda\")\n");
+        out.push_str("        masks = attention_masks(layout, DOMAINS, MASKS, device, self.flex and device.type == \"cuda\", masked)\n");
         out.push_str("        heads, steps = {}, {}\n");
         let mut lines = Vec::new();
         for &n in &self.plan.order {

@@ -255,11 +255,12 @@ def _scale_of(sides, within):
     return None
 
 
-def allowed_mask(layout, rows, masks, device):
+def allowed_mask(layout, rows, masks, device, open_=()):
     """[n, n] bool over the positions of `rows`: True where query i may attend to key j.
     Causal, except within one span of a `bidirectional` modality, among the first `len`
-    positions of a `prefix(len)` modality, and within a span's scale groups and to earlier
-    groups under `scales(...)`."""
+    positions of a `prefix(len)` modality, within a span's scale groups and to earlier
+    groups under `scales(...)`, and within one span of an `mntp` modality in `open_` (an
+    example with masked rows of it)."""
     tags, seen = [], {}
     for seg, (stem, n) in enumerate(layout):
         for within in range(n):
@@ -282,6 +283,8 @@ def allowed_mask(layout, rows, masks, device):
                         continue
                     if kind == "bidirectional" and si == sj:
                         both = True
+                    elif kind == "mntp" and modality in open_ and si == sj:
+                        both = True
                     elif kind == "prefix" and ki < arg and kj < arg:
                         both = True
                     elif kind == "scales" and si == sj:
@@ -291,15 +294,33 @@ def allowed_mask(layout, rows, masks, device):
     return allowed.to(device)
 
 
-def attention_masks(layout, domains, masks, device, flex):
+def _open(masks, masked):
+    """Per example, the `mntp` modalities it has masked rows of (None: no `mntp` in play)."""
+    mntp = [m for m, kind, _ in masks if kind == "mntp" and m in masked]
+    if not mntp:
+        return None
+    b = masked[mntp[0]].shape[0]
+    return [tuple(m for m in mntp if bool(masked[m][e].any())) for e in range(b)]
+
+
+def attention_masks(layout, domains, masks, device, flex, masked=None):
     """One mask per domain that has blocks: a FlexAttention BlockMask when `flex` (CUDA),
-    else the dense bool mask for scaled_dot_product_attention."""
+    else the dense bool mask for scaled_dot_product_attention: [n, n], or [b, 1, n, n]
+    when an `mntp` modality makes the examples differ."""
     out = {}
+    opens = _open(masks, masked or {})
     for rows in domains:
-        dense = allowed_mask(layout, rows, masks, device)
+        if opens is None:
+            dense = allowed_mask(layout, rows, masks, device)
+        else:
+            per = {o: allowed_mask(layout, rows, masks, device, o) for o in set(opens)}
+            dense = torch.stack([per[o] for o in opens])[:, None]  # [b, 1, n, n]
         if flex and flex_attention is not None:
-            n = dense.shape[0]
-            out[rows] = create_block_mask(lambda b, h, q, k, m=dense: m[q, k], None, None, n, n, device=device)
+            n = dense.shape[-1]
+            if dense.dim() == 2:
+                out[rows] = create_block_mask(lambda b, h, q, k, m=dense: m[q, k], None, None, n, n, device=device)
+            else:
+                out[rows] = create_block_mask(lambda b, h, q, k, m=dense: m[b, 0, q, k], dense.shape[0], None, n, n, device=device)
         else:
             out[rows] = dense
     return out

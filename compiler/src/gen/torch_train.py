@@ -96,6 +96,11 @@ class Shards:
                 "features": {k: v.float() for k, v in features.items()}}
 
 
+def _round(x):
+    """Half away from zero, as Rust's f64::round."""
+    return int(math.floor(x + 0.5))
+
+
 def draw(batch, gen):
     """The step's draws (docs/semantics.md, "Training draws")."""
     masked, steps = {}, {}
@@ -104,6 +109,10 @@ def draw(batch, gen):
         b = next(iter({**batch["ids"], **batch["features"]}.values())).shape[0]
         rate = lo + (hi - lo) * torch.rand((), generator=gen).item()
         masked[stem] = torch.rand(b, n, generator=gen) < rate
+        for m, kind, causal in M.MASKS:
+            if m == stem and kind == "mntp":
+                # GPT-BERT: the first round(b * causal) examples stay causal, unmasked.
+                masked[stem][: _round(b * causal)] = False
     for name, mean in M.SAMPLED_LOOPS.items():
         if mean <= 1:
             steps[name] = 1
@@ -131,9 +140,18 @@ def losses(model, out, batch):
             if n < k + s + 1:
                 continue
             logits = y[:, k : n - s]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, k + s :].reshape(-1))
+            ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, k + s :].reshape(-1), reduction="none")
+            z = torch.logsumexp(logits, -1).pow(2).reshape(-1)
+            if any(m == t and kind == "mntp" for m, kind, _ in M.MASKS) and t in batch.get("masked", {}):
+                # GPT-BERT's MNTP: an example with masked rows is scored on those only.
+                rows = batch["masked"][t].float()
+                has = (rows.sum(1, keepdim=True) > 0).float()
+                w = (rows * has + (1 - has))[:, k + s :].reshape(-1)
+            else:
+                w = torch.ones_like(ce)
+            loss = (ce * w).sum() / w.sum().clamp_min(1.0)
             if h["z_loss"]:
-                loss = loss + h["z_loss"] * torch.logsumexp(logits, -1).pow(2).mean()
+                loss = loss + h["z_loss"] * (z * w).sum() / w.sum().clamp_min(1.0)
         elif kind == "masked_regression":
             x, s = batch["features"][t], h["shift"]
             if x.shape[1] <= s:

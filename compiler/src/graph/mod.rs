@@ -242,6 +242,14 @@ impl ArchGraph {
         })
     }
 
+    /// The share of causal examples of an `mntp(causal)` modality (GPT-BERT), if it has one.
+    pub fn mntp_causal(&self, modality: &str) -> Option<f64> {
+        self.masks.iter().find_map(|m| match m.region {
+            Region::Mntp { causal } if m.modality == modality => Some(causal),
+            _ => None,
+        })
+    }
+
     /// How far ahead `next_token`/`vq_ce` over `target` predicts: position k scores id
     /// k + 1, except over a `next_scale` stem, whose position k was fed only earlier scales
     /// and scores code k itself.

@@ -735,7 +735,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
             &kind.name.name,
             kind.name.span,
             "mask region",
-            &["causal", "bidirectional", "prefix", "mask_tokens", "scales"],
+            &["causal", "bidirectional", "prefix", "mask_tokens", "scales", "mntp"],
             errors,
         )?;
         let mut a = Args::new(kind);
@@ -747,6 +747,18 @@ impl<'a, 'p> Ctx<'a, 'p> {
                     .require("len", Some(0), "prefix(len = 64)", errors)
                     .and_then(|e| size(e, "a prefix length", p, errors))?,
             },
+            "mntp" => {
+                let e = a.require("causal", Some(0), "mntp(causal = 0.0625)", errors)?;
+                let causal = float(e, p, errors)?;
+                if !(0.0..=1.0).contains(&causal) {
+                    errors.push(Error::RateOutOfRange {
+                        at: e.span,
+                        value: causal,
+                    });
+                    return None;
+                }
+                Region::Mntp { causal }
+            }
             "mask_tokens" => {
                 let e = a.require("rate", Some(0), "mask_tokens(rate = 0.0..1.0)", errors)?;
                 let (lo, hi) = match &e.kind {

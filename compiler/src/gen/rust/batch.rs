@@ -16,6 +16,9 @@ pub enum Region {
     /// A span's positions form groups of s1², s2², ... positions, each seeing its own
     /// group and every earlier one (VAR's next-scale prediction).
     Scales(&'static [u64]),
+    /// GPT-BERT's MNTP: positions in one span see each other in a sequence with masked
+    /// rows of the modality.
+    Mntp,
 }
 
 #[derive(Clone, Debug)]
@@ -55,6 +58,47 @@ impl<B: Backend> Batch<B> {
     /// The attention mask over the positions of `rows`: true where a position may NOT
     /// attend. `-> [b, n, n]`
     pub fn mask(&self, rows: &str, regions: &[(&str, Region)], device: &B::Device) -> Tensor<B, 3, Bool> {
+        let b = self.batch_size();
+        let n = self.positions(rows).len();
+        let Some(open) = self.open(regions) else {
+            return Tensor::<B, 2, Bool>::from_data(TensorData::new(self.blocked(rows, regions, &[]), [n, n]), device)
+                .unsqueeze::<3>()
+                .expand([b, n, n]);
+        };
+        let mut per: HashMap<&[String], Tensor<B, 2, Bool>> = HashMap::new();
+        let masks: Vec<Tensor<B, 3, Bool>> = open
+            .iter()
+            .map(|o| {
+                per.entry(o.as_slice())
+                    .or_insert_with(|| Tensor::from_data(TensorData::new(self.blocked(rows, regions, o), [n, n]), device))
+                    .clone()
+                    .unsqueeze::<3>()
+            })
+            .collect();
+        Tensor::cat(masks, 0) // [b, n, n]
+    }
+
+    /// Per sequence, the `mntp` modalities it has masked rows of. `None` when no `mntp`
+    /// modality is masked in this batch.
+    fn open(&self, regions: &[(&str, Region)]) -> Option<Vec<Vec<String>>> {
+        let mut open: Option<Vec<Vec<String>>> = None;
+        for (m, r) in regions {
+            let (Region::Mntp, Some(t)) = (r, self.masked.get(*m)) else { continue };
+            let [b, n] = t.dims();
+            let rows: Vec<i64> = t.clone().int().into_data().convert::<i64>().to_vec().unwrap_or_default();
+            let open = open.get_or_insert_with(|| vec![Vec::new(); b]);
+            for (e, o) in open.iter_mut().enumerate() {
+                if rows.get(e * n..(e + 1) * n).is_some_and(|r| r.iter().any(|x| *x != 0)) {
+                    o.push(m.to_string());
+                }
+            }
+        }
+        open
+    }
+
+    /// `[n * n]`, true where a position of `rows` may not attend; `open`: the `mntp`
+    /// modalities whose spans attend both ways.
+    fn blocked(&self, rows: &str, regions: &[(&str, Region)], open: &[String]) -> Vec<bool> {
         let mut tags = Vec::new();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (seg, (stem, len)) in self.layout.iter().enumerate() {
@@ -76,6 +120,7 @@ impl<B: Backend> Batch<B> {
                         *m == mi
                             && match r {
                                 Region::Bidirectional => si == sj,
+                                Region::Mntp => si == sj && open.iter().any(|o| o == mi),
                                 Region::Prefix(len) => (ki as u64) < *len && (kj as u64) < *len,
                                 Region::Scales(sides) => {
                                     si == sj && matches!((scale_of(sides, wi), scale_of(sides, wj)), (Some(a), Some(b)) if b <= a)
@@ -85,8 +130,7 @@ impl<B: Backend> Batch<B> {
                 blocked[a * n + c] = j > i && !both_way;
             }
         }
-        let b = self.batch_size();
-        Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [n, n]), device).unsqueeze::<3>().expand([b, n, n])
+        blocked
     }
 
     /// A modality's positions of a whole-sequence value: `[b, S, d]` -> `[b, n_m, d]`.

@@ -6,7 +6,7 @@ use crate::batch::Batch;
 use crate::layers::Rng;
 use crate::model::{Model, Output, HEADS};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
 /// What a head is trained to do.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,8 +14,9 @@ pub enum Objective {
     /// Cross-entropy of position k against id k + `shift` (`next_token`, `vq_ce`; shift 1,
     /// or 0 over a `next_scale` stem) for k >= `skip` (a `prefix(len)` region leaves out
     /// the len - 1 predictions its positions can see), plus `z_loss` · mean(logsumexp²)
-    /// (PaLM).
-    NextId { z_loss: f64, skip: usize, shift: usize },
+    /// (PaLM). With `mntp` (GPT-BERT), a sequence with masked rows of the target is scored
+    /// only where the predicted row is masked.
+    NextId { z_loss: f64, skip: usize, shift: usize, mntp: bool },
     /// Position k regresses target row k + shift over the scored rows (GPT-BERT);
     /// 1 − cos when `cosine`, else the mean squared error.
     MaskedRegression { shift: usize, cosine: bool },
@@ -60,7 +61,10 @@ pub fn head_losses<B: Backend>(model: &Model<B>, out: &Output<B>, batch: &Batch<
     for h in HEADS {
         let y = out.heads.get(h.head).cloned().ok_or_else(|| format!("head `{}` produced no output", h.head))?;
         let loss = match h.objective {
-            Objective::NextId { z_loss, skip, shift } => next_id_loss(y, batch.ids(h.target)?, z_loss, skip, shift),
+            Objective::NextId { z_loss, skip, shift, mntp } => {
+                let scored = if mntp { batch.masked.get(h.target).map(|m| mntp_scored(m.clone())) } else { None };
+                next_id_loss(y, batch.ids(h.target)?, z_loss, skip, shift, scored)
+            }
             Objective::MaskedRegression { shift, cosine } => regression(y, batch.features(h.target)?, batch, h.target, shift, cosine),
             Objective::Diffusion => {
                 let mlp = model.diffusion(h.head).ok_or_else(|| format!("head `{}` has no diffusion MLP", h.head))?;
@@ -77,7 +81,7 @@ pub fn head_losses<B: Backend>(model: &Model<B>, out: &Output<B>, batch: &Batch<
 
 /// # Shapes
 /// logits `[b, n, V]`, ids `[b, n]` -> `[1]`
-pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_loss: f64, skip: usize, shift: usize) -> Option<Tensor<B, 1>> {
+pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_loss: f64, skip: usize, shift: usize, scored: Option<Tensor<B, 2>>) -> Option<Tensor<B, 1>> {
     let [b, n, v] = logits.dims();
     if n < skip + shift + 1 {
         return None;
@@ -86,13 +90,29 @@ pub fn next_id_loss<B: Backend>(logits: Tensor<B, 3>, ids: Tensor<B, 2, Int>, z_
     let logits = logits.narrow(1, skip, m); // [b, m, V]
     let targets = ids.narrow(1, skip + shift, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
-    let ce = logp.gather(2, targets).neg().mean().reshape([1]);
+    let ce = logp.gather(2, targets).neg(); // [b, m, 1]
+    // With weights (GPT-BERT's MNTP), the weighted mean over the predictions scored.
+    let w = scored.map(|w| w.narrow(1, skip + shift, m).reshape([b, m, 1])); // [b, m, 1]
+    let mean = |x: Tensor<B, 3>| match &w {
+        Some(w) => (x * w.clone()).sum().div(w.clone().sum().clamp_min(1.0)).reshape([1]),
+        None => x.mean().reshape([1]),
+    };
+    let ce = mean(ce);
     if z_loss == 0.0 {
         return Some(ce);
     }
     let max = logits.clone().max_dim(2).detach(); // [b, m, 1]
     let lse = (logits - max.clone().expand([b, m, v])).exp().sum_dim(2).log() + max;
-    Some(ce + lse.powi_scalar(2).mean().reshape([1]).mul_scalar(z_loss))
+    Some(ce + mean(lse.powi_scalar(2)).mul_scalar(z_loss))
+}
+
+/// GPT-BERT's MNTP weights from a target's masked rows `[b, n]`: a sequence with masked
+/// rows scores the predictions of those only, one without every prediction. `-> [b, n]`
+pub fn mntp_scored<B: Backend>(masked: Tensor<B, 2, Bool>) -> Tensor<B, 2> {
+    let [b, n] = masked.dims();
+    let rows = masked.float(); // [b, n]
+    let has = rows.clone().sum_dim(1).greater_elem(0.0).float(); // [b, 1]
+    rows * has.clone().expand([b, n]) + has.neg().add_scalar(1.0).expand([b, n])
 }
 
 /// 1.0 at the rows a masked objective scores at target row k + shift: the masked ones

@@ -9,7 +9,7 @@ use crate::batch::Batch;
 use crate::checkpoint::{self, sha256, State};
 use crate::data::Shards;
 use crate::layers::Rng;
-use crate::model::{Model, ModelConfig, HEADS, IR_YAML, LOOPS, MASK_TOKENS, MODEL_NAME, SAMPLED};
+use crate::model::{Model, ModelConfig, HEADS, IR_YAML, LOOPS, MASK_TOKENS, MNTP, MODEL_NAME, SAMPLED};
 use crate::objectives::{check_trainable, head_losses};
 use crate::optim::{scheduled_lr, AdamW, AdamWConfig, Grads};
 use crate::weights::{to_safetensors, Loader, Saver};
@@ -232,7 +232,8 @@ pub fn draw_passes(mean: u64, rng: &mut Rng) -> usize {
 
 /// Fills `batch.masked` and `batch.steps` with this micro-batch's draws: per
 /// `mask_tokens` modality one rate r ~ U[lo, hi], each of its rows masked with
-/// probability r; per `sampled` loop its passes. Returns the rates.
+/// probability r (under `mntp(causal)` the first round(b · causal) sequences are then
+/// unmasked); per `sampled` loop its passes. Returns the rates.
 pub fn draw_for_training<B: burn::tensor::backend::Backend>(batch: &mut Batch<B>, rng: &mut Rng) -> BTreeMap<String, f64> {
     let mut rates = BTreeMap::new();
     let b = batch.batch_size();
@@ -241,7 +242,12 @@ pub fn draw_for_training<B: burn::tensor::backend::Backend>(batch: &mut Batch<B>
         let Some(device) = &device else { continue };
         let rate = lo + (hi - lo) * rng.unit();
         let n = batch.positions(&format!("S_{modality}")).len();
-        let rows: Vec<bool> = (0..b * n).map(|_| rng.unit() < rate).collect();
+        let mut rows: Vec<bool> = (0..b * n).map(|_| rng.unit() < rate).collect();
+        if let Some((_, causal)) = MNTP.iter().find(|(m, _)| m == modality) {
+            // GPT-BERT: the first round(b · causal) sequences stay causal, unmasked.
+            let c = ((b as f64 * causal).round() as usize).min(b);
+            rows[..c * n].fill(false);
+        }
         batch.masked.insert(modality.to_string(), Tensor::<B, 2, Bool>::from_data(TensorData::new(rows, [b, n]), device));
         rates.insert(modality.to_string(), rate);
     }
