@@ -38,7 +38,7 @@ MODELS = [
     ("coconut-gpt2", "COCONUT on GPT-2 small: the last hidden state fed back as the next input embedding (output to input, shifted by one); needs its explicit allow.", None),
     ("latent-loop", "The seeds' latent loop: from before the last block to after the first, gated by the text head's entropy; the output latent stays for language.", "coconut-gpt2"),
     ("huginn-3.5b", "Huginn recurrent depth: prelude 2, core 4 looped a mean of 32 times with concat-linear injection, coda 2.", None),
-    ("gpt-bert", "GPT-BERT at its BabyLM sizes: `mntp` trains 1 sequence in 16 causally and the rest as masked next-token prediction (bidirectional, scored on the masked tokens); LTG-BERT's relative attention and the mask-rate schedule are approximated (see the file).", None),
+    ("gpt-bert", "GPT-BERT at its BabyLM sizes: `mntp` keeps round(b/16) sequences of each batch of b causal and trains the rest as masked next-token prediction (bidirectional, scored on the masked tokens); LTG-BERT's relative attention and the mask-rate schedule are approximated (see the file).", None),
     ("meap", "MEAP: a Llama-style LM whose inputs are partly replaced by a mask token while it keeps next-token prediction.", None),
     ("var", "VAR-d16, next-scale prediction over its 680 multi-scale codes (scales 1..16): a `next_scale` stem (each scale fed the scales before it, as VAR's teacher forcing) under VAR's `scales` mask; no class conditioning or AdaLN (see the file).", None),
     ("mae", "MAE: a ViT-B/16 encoder over 75%-masked patches and an 8-block decoder head regressing the pixels of the masked ones.", None),

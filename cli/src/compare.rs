@@ -87,6 +87,8 @@ struct Run {
     reports: Vec<(usize, StepReport)>,
     /// Per head: the mean loss over the evaluation batches.
     eval: BTreeMap<String, f64>,
+    /// The model has an `mntp` modality (GPT-BERT).
+    mntp: bool,
 }
 
 impl Run {
@@ -212,6 +214,12 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             seconds,
             reports,
             eval,
+            mntp: t
+                .plan
+                .graph
+                .masks
+                .iter()
+                .any(|m| matches!(m.region, Region::Mntp { .. })),
         });
     }
     let table = table(args, &runs);
@@ -228,7 +236,8 @@ fn evaluate(
     args: &CompareArgs,
 ) -> Result<BTreeMap<String, f64>, String> {
     // A head whose target has `mask_tokens` is defined on masked rows: it is scored with
-    // masks drawn (from the evaluation stream); every other head with nothing masked.
+    // masks drawn (from the evaluation stream); every other head with nothing masked. A
+    // next-token head over an `mntp` target is a causal LM at inference: nothing masked.
     let masked: Vec<String> = plan
         .graph
         .masks
@@ -238,7 +247,12 @@ fn evaluate(
         .collect();
     let on_masks: Vec<String> = trained_heads(plan)
         .into_iter()
-        .filter(|(_, _, t)| t.as_ref().is_some_and(|t| masked.contains(t)))
+        .filter(|(_, o, t)| {
+            t.as_ref().is_some_and(|t| {
+                masked.contains(t)
+                    && !(o.kind.is_next_position() && plan.graph.mntp_causal(t).is_some())
+            })
+        })
         .map(|(h, _, _)| h)
         .collect();
     let mut data_rng = Rng::new(args.seed ^ EVAL_STREAM);
@@ -316,7 +330,7 @@ fn table(args: &CompareArgs, runs: &[Run]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "`{}`\n\ndata `{}`, seed {}, batch {}, lr {}, token budget {}. train: each head's loss over the last tenth of the steps, with the training draws (masked rows, sampled passes). eval: over {} batches of another generator stream ({}), loops at their inference passes; a head whose target has `mask_tokens` with masks drawn, every other head with nothing masked.\n",
+        "`{}`\n\ndata `{}`, seed {}, batch {}, lr {}, token budget {}. train: each head's loss over the last tenth of the steps, with the training draws (masked rows, sampled passes). eval: over {} batches of another generator stream ({}), loops at their inference passes; a head whose target has `mask_tokens` with masks drawn, every other head with nothing masked{}.\n",
         command_line(),
         args.data,
         args.seed,
@@ -328,6 +342,11 @@ fn table(args: &CompareArgs, runs: &[Run]) -> String {
             "fresh examples of the task"
         } else {
             "drawn from the same data as training, not held out"
+        },
+        if runs.iter().any(|r| r.mntp) {
+            " (a next-token head over an `mntp` target too: at inference it is a causal LM)"
+        } else {
+            ""
         }
     );
     let mut header = vec!["model", "parameters", "steps", "tokens", "tokens/s"]

@@ -74,7 +74,6 @@ enum Command {
     },
     /// Explain a diagnostic code: `archc explain A0701`.
     Explain { code: String },
-    /// Rewrite files in the canonical layout (or, with --check, report which differ).
     /// Write the IR, DOT and SVG into a directory and print what the model costs.
     Build(build::BuildArgs),
     /// Compare two models (.arch or IR): exit 0 equal, 1 different, 2 on error.
@@ -94,9 +93,11 @@ enum Command {
     Gen(gen::GenArgs),
     /// Write training data for a model as a safetensors shard (docs/data.md).
     Data(gen::DataArgs),
+    /// Rewrite files in the canonical layout (or, with --check, report which differ).
     Fmt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Change nothing: list the files that are not in the canonical layout (exit 1).
         #[arg(long)]
         check: bool,
     },

@@ -42,7 +42,8 @@ pub struct RunArgs {
     /// Sequences per batch.
     #[arg(long, default_value_t = 2)]
     batch: usize,
-    /// Tokens per sequence (default: 32, or a stem's max_len / rows if smaller).
+    /// Tokens per sequence (default: 32, or a stem's max_len / rows if smaller; a
+    /// `next_scale` stem always gets all its rows).
     #[arg(long)]
     seq: Option<usize>,
     /// Seeds the random parameters and the token ids.
@@ -148,15 +149,11 @@ fn stem_inputs(g: &ArchGraph, seq: Option<usize>) -> Result<Vec<StemInput>, Stri
             StemKind::Features { dim, rows, .. } => (1, *rows, "rows", Some(*dim as usize)),
         };
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-        // A `next_scale` stem's rows are its scales' codes: all of them or none.
+        // A `next_scale` stem's rows are its scales' codes: they come whole, whatever
+        // --seq (which sizes the other stems) says.
         let whole = g.next_scale_sides(modality).is_some();
         let seq = match seq {
-            Some(s) if whole && s != cap => {
-                return Err(format!(
-                    "--seq {s}: stem `{modality}` is a `next_scale` stem, whose {cap} rows are its scales' codes and come whole"
-                ))
-            }
-            None if whole => cap,
+            _ if whole => cap,
             Some(s) if s > cap => {
                 return Err(format!(
                     "--seq {s} is longer than stem `{modality}` allows ({what} {cap})"

@@ -174,7 +174,7 @@ mask type: mntp(causal = 0.25)
 /// A diffusion head (MAR's MLP, with its names) beside a text head whose first 4 positions
 /// are a bidirectional prefix (left out of its next-token loss), and a `next_scale` codes
 /// stem (VAR: scales 1, 2, 3 of a `scales` mask that goes on to 4) with its same-position
-/// `vq_ce` head.
+/// `vq_ce` head, tied to the stem's code table.
 pub const DIFFUSION_MODEL: &str = "model diffusion_tiny
 param d = 16
 block b(width = d) {
@@ -206,8 +206,9 @@ head pix: diffusion(target = image) {
   objective: diffusion(layers = 2, width = 24, steps = 50)
 }
 head var: codes(target = tiles) {
-  blocks:    b x 1
-  objective: vq_ce
+  blocks:     b x 1
+  projection: tied(tiles.embed)
+  objective:  vq_ce
 }
 mask text: prefix(len = 4)
 mask tiles: scales(1, 2, 3, 4)

@@ -6,6 +6,7 @@ use crate::diag::Error;
 use crate::model::{Model, ObjectiveKind, Region, StemKind};
 
 pub fn check(model: &Model, errors: &mut Vec<Error>) {
+    one_of_each(model, errors);
     next_scale_stems(model, errors);
     mntp_needs_masks(model, errors);
     for m in model.masks.iter().filter(|m| match &m.region {
@@ -16,6 +17,8 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
         // predictions (docs/semantics.md), a same-position one over a `next_scale` stem
         // cannot: its later inputs hold the codes it predicts.
         Region::Prefix { len } => *len > 1,
+        // A masked sequence sees its whole span; only masked rows are scored there.
+        Region::Mntp { .. } => true,
         _ => false,
     }) {
         let masked = model
@@ -38,8 +41,14 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
                 // Position k of scale s was fed scales < s only, and predicts code k:
                 // `scales` (and causal) attention never shows it a code of scale s or later.
                 !matches!(m.region, Region::Scales { .. })
-            } else if matches!(m.region, Region::Prefix { .. }) {
-                false
+            } else if matches!(m.region, Region::Prefix { .. } | Region::Mntp { .. }) {
+                // Next-position objectives skip the prefix's predictions, and `mntp` scores
+                // a masked sequence's masked rows only; masked regression and diffusion
+                // score every row when nothing is masked.
+                matches!(
+                    obj.kind,
+                    ObjectiveKind::MaskedRegression { .. } | ObjectiveKind::Diffusion { .. }
+                ) && !masked
             } else {
                 // Next-position objectives always leak; masked regression and diffusion
                 // (which then predicts row k + 1 from position k) leak when nothing is masked.
@@ -114,6 +123,29 @@ fn mntp_needs_masks(model: &Model, errors: &mut Vec<Error>) {
                 reason: format!(
                     "`mntp` over `{}` predicts its masked rows, and `{}` has no `mask_tokens(rate = LO..HI)` with a rate above 0",
                     m.modality, m.modality
+                ),
+            });
+        }
+    }
+}
+
+/// A modality takes at most one `prefix`, `scales`, `mask_tokens` and `mntp` region: two
+/// would be read differently by different passes (and together open more than either).
+fn one_of_each(model: &Model, errors: &mut Vec<Error>) {
+    for (i, m) in model.masks.iter().enumerate() {
+        if matches!(m.region, Region::Causal | Region::Bidirectional) {
+            continue;
+        }
+        let earlier = model.masks[..i]
+            .iter()
+            .any(|o| o.modality == m.modality && o.region.name() == m.region.name());
+        if earlier {
+            errors.push(Error::BadScales {
+                at: m.span,
+                reason: format!(
+                    "`{}` already has a `{}` region; a modality takes one",
+                    m.modality,
+                    m.region.name()
                 ),
             });
         }

@@ -735,8 +735,13 @@ impl<'a> Emitter<'a> {
                         let emb = self.g.tied_embedding(n).ok_or_else(|| {
                             GenError::Unsupported(format!("`{}` is tied to nothing", node.path))
                         })?;
+                        // A `next_scale` embedding's table is its `weight` member.
+                        let table = match &self.node(emb).kind {
+                            NodeKind::Embedding(e) if e.next_scale => ".weight",
+                            _ => "",
+                        };
                         format!(
-                            "{x}.matmul({}.val().transpose().unsqueeze::<3>())",
+                            "{x}.matmul({}{table}.val().transpose().unsqueeze::<3>())",
                             self.place(&self.node(emb).path)
                         )
                     }

@@ -286,7 +286,7 @@ pub fn words(e: &Error) -> Words {
             let (message, help) = if *next_scale {
                 (
                     format!("future-token leak: `{modality}` has `{region}`, whose positions see later scales, which were fed the codes head `{head_name}` predicts"),
-                    format!("a `next_scale` stem attends by scale: use `mask {modality}: scales(...)` alone (or keep it causal)"),
+                    format!("a `next_scale` stem attends by scale: remove `mask {modality}: {region}` and keep its `scales(...)`"),
                 )
             } else if *region == "scales" {
                 (
@@ -295,7 +295,11 @@ pub fn words(e: &Error) -> Words {
                 )
             } else if matches!(*objective_name, "masked_regression" | "diffusion") {
                 (
-                    format!("future-token leak: `{modality}` is bidirectional and nothing in it is masked, so head `{head_name}` can copy what it regresses"),
+                    if *region == "bidirectional" {
+                        format!("future-token leak: `{modality}` is bidirectional and nothing in it is masked, so head `{head_name}` can copy what it regresses")
+                    } else {
+                        format!("future-token leak: `{modality}` has `{region}`, whose positions see later rows, and nothing in it is masked, so head `{head_name}` can copy what it regresses")
+                    },
                     format!("add `mask {modality}: mask_tokens(rate = 0.0..1.0)` so the regressed positions are hidden"),
                 )
             } else {
