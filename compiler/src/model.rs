@@ -352,14 +352,23 @@ pub struct Loop {
 pub enum Region {
     Causal,
     Bidirectional,
-    Prefix { len: u64 },
-    MaskTokens { min_rate: f64, max_rate: f64 },
-    Scales { sides: Vec<u64> },
+    Prefix {
+        len: u64,
+    },
+    MaskTokens {
+        min_rate: f64,
+        max_rate: f64,
+    },
+    Scales {
+        sides: Vec<u64>,
+    },
     /// GPT-BERT's masked next-token prediction, with its `mask_tokens`: the first
     /// round(b · causal) examples of a training batch are left unmasked and causal; an
     /// example with masked rows attends both ways within the modality's spans and is
     /// scored by `next_token`/`vq_ce` only where the predicted row is masked.
-    Mntp { causal: f64 },
+    Mntp {
+        causal: f64,
+    },
 }
 
 impl Region {

@@ -132,10 +132,19 @@ impl<B: Backend> Batch<B> {
                 continue;
             };
             let [b, n] = t.dims();
-            let rows: Vec<i64> = t.clone().int().into_data().convert::<i64>().to_vec().unwrap_or_default();
+            let rows: Vec<i64> = t
+                .clone()
+                .int()
+                .into_data()
+                .convert::<i64>()
+                .to_vec()
+                .unwrap_or_default();
             let open = open.get_or_insert_with(|| vec![Vec::new(); b]);
             for (e, o) in open.iter_mut().enumerate() {
-                if rows.get(e * n..(e + 1) * n).is_some_and(|r| r.iter().any(|x| *x != 0)) {
+                if rows
+                    .get(e * n..(e + 1) * n)
+                    .is_some_and(|r| r.iter().any(|x| *x != 0))
+                {
                     o.push(m.modality.clone());
                 }
             }

@@ -47,9 +47,11 @@ impl<'a, B: Backend> Decoder<'a, B> {
                 plan.graph.graph[l.node].path
             )));
         }
-        if let Some(n) = plan.graph.graph.node_indices().find(
-            |&n| matches!(&plan.graph.graph[n].kind, NodeKind::Embedding(e) if e.next_scale),
-        ) {
+        if let Some(n) =
+            plan.graph.graph.node_indices().find(
+                |&n| matches!(&plan.graph.graph[n].kind, NodeKind::Embedding(e) if e.next_scale),
+            )
+        {
             return Err(Unsupported(format!(
                 "`{}` is a `next_scale` stem, generated a scale at a time from the scales before; the cached decoder appends one position at a time",
                 plan.graph.graph[n].path

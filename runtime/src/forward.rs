@@ -353,8 +353,8 @@ pub fn next_scale<B: Backend>(
     ); // [L, L]
     let first = archc::next_scale::first_scale_rows(sides);
     let is_first: Vec<f32> = (0..l).map(|r| if r < first { 1.0 } else { 0.0 }).collect();
-    let is_first = Tensor::<B, 1>::from_data(TensorData::new(is_first, [l]), &device)
-        .reshape([1, l, 1]); // [1, L, 1]
+    let is_first =
+        Tensor::<B, 1>::from_data(TensorData::new(is_first, [l]), &device).reshape([1, l, 1]); // [1, L, 1]
     let fed = m.unsqueeze::<3>().expand([b, l, l]).matmul(x); // [b, L, d]
     Ok(fed + is_first.expand([b, l, d]) * start.reshape([1, 1, d]).expand([b, l, d]))
 }

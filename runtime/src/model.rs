@@ -135,7 +135,8 @@ pub fn graph_to_model_seeded<B: Backend>(
                 )];
             }
             NodeKind::Embedding(e) => {
-                m.table = Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 0.02, device));
+                m.table =
+                    Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 0.02, device));
                 if e.next_scale {
                     m.start = Some(init.normal_tensor([e.dim as usize], 0.02, device));
                 }

@@ -157,10 +157,13 @@ pub fn next_id_loss<B: Backend>(
     let targets = ids.narrow(1, skip + shift, m).reshape([b, m, 1]);
     let logp = log_softmax(logits.clone(), 2);
     let ce = logp.gather(2, targets).neg(); // [b, m, 1]
-    // With weights (GPT-BERT's MNTP), the weighted mean over the predictions scored.
+                                            // With weights (GPT-BERT's MNTP), the weighted mean over the predictions scored.
     let w = scored.map(|w| w.narrow(1, skip + shift, m).reshape([b, m, 1])); // [b, m, 1]
     let mean = |x: Tensor<B, 3>| match &w {
-        Some(w) => (x * w.clone()).sum().div(w.clone().sum().clamp_min(1.0)).reshape([1]),
+        Some(w) => (x * w.clone())
+            .sum()
+            .div(w.clone().sum().clamp_min(1.0))
+            .reshape([1]),
         None => x.mean().reshape([1]),
     };
     let ce = mean(ce);
@@ -348,8 +351,12 @@ mod tests {
             let lse = row.iter().map(|&x| f64::from(x).exp()).sum::<f64>().ln();
             lse - f64::from(row[ids[s * n + k + 1] as usize])
         };
-        let want = ((0..n - 1).map(|k| one(0, k)).sum::<f64>() + one(1, 1) + one(1, 4)) / (n - 1 + 2) as f64;
-        assert!((f64::from(got) - want).abs() < 1e-5, "mntp: {got} vs {want}");
+        let want = ((0..n - 1).map(|k| one(0, k)).sum::<f64>() + one(1, 1) + one(1, 4))
+            / (n - 1 + 2) as f64;
+        assert!(
+            (f64::from(got) - want).abs() < 1e-5,
+            "mntp: {got} vs {want}"
+        );
         // Nothing left to predict: no loss.
         assert!(next_id_loss(lt.clone(), it.clone(), 0.0, 6, 1, None).is_none());
         assert!(next_id_loss(lt, it, 0.0, 7, 0, None).is_none());

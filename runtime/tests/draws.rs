@@ -164,7 +164,10 @@ fn mntp_keeps_the_first_share_of_each_batch_unmasked() {
             .unwrap();
         for (e, r) in rows.iter().enumerate() {
             if e < causal {
-                assert_eq!(*r, 0, "batch {b}: sequence {e} is one of the {causal} causal ones");
+                assert_eq!(
+                    *r, 0,
+                    "batch {b}: sequence {e} is one of the {causal} causal ones"
+                );
             } else {
                 // 32 rows at rate 0.5: none masked has probability 2^-32.
                 assert!(*r > 0, "batch {b}: sequence {e} should be masked: {rows:?}");

@@ -466,11 +466,20 @@ fn mntp_makes_masked_sequences_bidirectional_and_leaves_the_others_causal() {
     };
     let causal = seen(0);
     assert!(causal[..3].iter().all(|n| *n > 0.0), "{causal:?}");
-    assert!(causal[3..].iter().all(|n| *n == 0.0), "the causal sequence sees ahead: {causal:?}");
+    assert!(
+        causal[3..].iter().all(|n| *n == 0.0),
+        "the causal sequence sees ahead: {causal:?}"
+    );
     let both = seen(1);
     // Tokens 8..16 are sequence 1's; its row 5 (token 13) is the mask token, not the id.
     for t in (8..16).filter(|t| *t != 13) {
-        assert!(both[t] > 0.0, "the masked sequence does not see token {t}: {both:?}");
+        assert!(
+            both[t] > 0.0,
+            "the masked sequence does not see token {t}: {both:?}"
+        );
     }
-    assert_eq!(both[13], 0.0, "a masked row's id reached the model: {both:?}");
+    assert_eq!(
+        both[13], 0.0,
+        "a masked row's id reached the model: {both:?}"
+    );
 }

@@ -57,10 +57,13 @@ pub fn node_flops(g: &ArchGraph, n: NodeIndex, seq: u64) -> u128 {
         // A `next_scale` embedding mixes its L rows' embeddings with a fixed L x L map
         // (docs/semantics.md): 2·L·d per token, as the runtime computes it.
         NodeKind::Embedding(e) if e.next_scale => {
-            let rows = g.data_inputs(n).iter().find_map(|(s, _)| match &g.graph[*s].kind {
-                NodeKind::Input { modality, .. } => g.next_scale_sides(modality),
-                _ => None,
-            });
+            let rows = g
+                .data_inputs(n)
+                .iter()
+                .find_map(|(s, _)| match &g.graph[*s].kind {
+                    NodeKind::Input { modality, .. } => g.next_scale_sides(modality),
+                    _ => None,
+                });
             let rows: u128 = rows.map_or(0, |sides| sides.iter().map(|s| u(*s) * u(*s)).sum());
             2 * rows * u(e.dim)
         }

@@ -75,9 +75,10 @@ pub fn check(model: &Model, errors: &mut Vec<Error>) {
 }
 
 fn is_next_scale(model: &Model, modality: &str) -> bool {
-    model.stems.iter().any(|s| {
-        s.name == modality && s.embed.as_ref().is_some_and(|(e, _)| e.next_scale)
-    })
+    model
+        .stems
+        .iter()
+        .any(|s| s.name == modality && s.embed.as_ref().is_some_and(|(e, _)| e.next_scale))
 }
 
 /// A `next_scale` stem's scales come from its modality's `scales(...)` mask: its first

@@ -118,7 +118,9 @@ impl<'a> Emitter<'a> {
             |i: u64, o: u64, bias: bool| format!("nn.Linear({i}, {o}, bias={})", py_bool(bias));
         Some(match &node.kind {
             NodeKind::Embedding(e) if e.next_scale => {
-                let sides = self.embedded_modality(n).and_then(|m| self.g.next_scale_sides(m))?;
+                let sides = self
+                    .embedded_modality(n)
+                    .and_then(|m| self.g.next_scale_sides(m))?;
                 let sides: Vec<String> = sides.iter().map(u64::to_string).collect();
                 format!("NextScale({}, {}, [{}])", e.vocab, e.dim, sides.join(", "))
             }

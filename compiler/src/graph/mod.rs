@@ -228,13 +228,15 @@ impl ArchGraph {
             if !matches!(&self.graph[n].kind, NodeKind::Embedding(e) if e.next_scale) {
                 return None;
             }
-            self.data_inputs(n).iter().find_map(|(s, _)| match &self.graph[*s].kind {
-                NodeKind::Input {
-                    modality: m,
-                    stem: StemKind::Codes { rows, .. },
-                } if m == modality => Some(*rows),
-                _ => None,
-            })
+            self.data_inputs(n)
+                .iter()
+                .find_map(|(s, _)| match &self.graph[*s].kind {
+                    NodeKind::Input {
+                        modality: m,
+                        stem: StemKind::Codes { rows, .. },
+                    } if m == modality => Some(*rows),
+                    _ => None,
+                })
         })?;
         self.masks.iter().find_map(|m| match &m.region {
             Region::Scales { sides } if m.modality == modality => scales_covering(sides, rows),

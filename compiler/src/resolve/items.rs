@@ -735,7 +735,14 @@ impl<'a, 'p> Ctx<'a, 'p> {
             &kind.name.name,
             kind.name.span,
             "mask region",
-            &["causal", "bidirectional", "prefix", "mask_tokens", "scales", "mntp"],
+            &[
+                "causal",
+                "bidirectional",
+                "prefix",
+                "mask_tokens",
+                "scales",
+                "mntp",
+            ],
             errors,
         )?;
         let mut a = Args::new(kind);
