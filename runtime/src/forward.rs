@@ -6,7 +6,7 @@ use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
 use archc::graph::{NodeKind, Owner};
 use archc::model::{Act, Inject, Projection, Steps};
 use burn::tensor::activation::{gelu, relu, silu, softmax};
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Bool, Tensor, TensorData};
 use petgraph::stable_graph::NodeIndex;
 use std::collections::HashMap;
 
@@ -33,6 +33,9 @@ struct Run<'a, B: Backend> {
     batch: &'a Batch<B>,
     values: HashMap<NodeIndex, Tensor<B, 3>>,
     heads: HashMap<String, Tensor<B, 3>>,
+    /// The batch's attention mask per domain, built once per pass over the batch (every
+    /// block of a domain, and every loop pass, shares it).
+    masks: HashMap<String, Tensor<B, 3, Bool>>,
 }
 
 impl<B: Backend> ArchModel<B> {
@@ -43,6 +46,7 @@ impl<B: Backend> ArchModel<B> {
             batch,
             values: HashMap::new(),
             heads: HashMap::new(),
+            masks: HashMap::new(),
         };
         let mut loop_steps = HashMap::new();
         for &n in &plan.order {
@@ -60,6 +64,15 @@ impl<B: Backend> ArchModel<B> {
 }
 
 impl<B: Backend> Run<'_, B> {
+    /// The attention mask over the positions of `rows` (`Batch::mask`), built once.
+    fn mask(&mut self, rows: &str, device: &B::Device) -> Tensor<B, 3, Bool> {
+        let (batch, g) = (self.batch, &self.plan.graph);
+        self.masks
+            .entry(rows.to_string())
+            .or_insert_with(|| batch.mask(g, rows, device))
+            .clone()
+    }
+
     /// The value of `src` over the positions of `rows`.
     fn read(&self, src: NodeIndex, rows: &str) -> Result<Tensor<B, 3>, Unsupported> {
         let g = &self.plan.graph;
@@ -95,9 +108,10 @@ impl<B: Backend> Run<'_, B> {
     }
 
     fn node(&mut self, n: NodeIndex) -> Result<(), Unsupported> {
-        let g = &self.plan.graph;
+        let (plan, model) = (self.plan, self.model);
+        let g = &plan.graph;
         let node = &g.graph[n];
-        let m = &self.model.nodes[self.plan.slot[&n]];
+        let m = &model.nodes[plan.slot[&n]];
         let out = match &node.kind {
             NodeKind::Input { modality, stem } => match stem {
                 archc::model::StemKind::Features { .. } => self
@@ -159,7 +173,7 @@ impl<B: Backend> Run<'_, B> {
             NodeKind::Alias => self.input(n)?,
             NodeKind::Block(_) => {
                 let x = self.input(n)?;
-                let mask = self.batch.mask(g, &node.rows, &x.device());
+                let mask = self.mask(&node.rows, &x.device());
                 m.block.as_ref().expect("a block module").forward(x, mask)
             }
             NodeKind::Norm(_) => m
