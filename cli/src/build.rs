@@ -56,17 +56,8 @@ pub fn load_graph(path: &Path, inst: &Instantiate) -> Result<ArchGraph, ExitCode
         })?;
         return Ok(archc::ir::ir_to_graph(&ir));
     }
-    let (src, checked) = match archc::decode(&bytes) {
-        Ok(src) => (src.to_string(), archc::check_source(src, &inst.options())),
-        Err(d) => (
-            String::from_utf8_lossy(&bytes).into_owned(),
-            archc::Checked {
-                diagnostics: vec![d],
-                ..Default::default()
-            },
-        ),
-    };
-    render::human(&checked.diagnostics, &name, &src);
+    let (src, checked) = crate::check_file(&bytes, &inst.options());
+    render::human(&checked.diagnostics, &name, src);
     match checked.graph {
         Some(g) if !checked.has_errors() => Ok(g),
         _ => Err(ExitCode::from(1)),

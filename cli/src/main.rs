@@ -198,6 +198,21 @@ pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Checks one file's bytes: the text its diagnostics point into (the file without a
+/// byte-order mark, or its bytes as they are when they are not UTF-8), and the result.
+pub(crate) fn check_file<'a>(bytes: &'a [u8], opts: &CheckOptions) -> (&'a [u8], archc::Checked) {
+    match archc::decode(bytes) {
+        Ok(src) => (src.as_bytes(), archc::check_source(src, opts)),
+        Err(d) => (
+            bytes,
+            archc::Checked {
+                diagnostics: vec![d],
+                ..Default::default()
+            },
+        ),
+    }
+}
+
 fn check(files: &[PathBuf], opts: &CheckOptions, format: Format, emit: Option<Emit>) -> ExitCode {
     let mut worst = 0u8;
     let mut json = Vec::new();
@@ -211,19 +226,7 @@ fn check(files: &[PathBuf], opts: &CheckOptions, format: Format, emit: Option<Em
                 continue;
             }
         };
-        let (src, checked) = match archc::decode(&bytes) {
-            Ok(src) => (src.to_string(), archc::check_source(src, opts)),
-            Err(d) => {
-                let lossy = String::from_utf8_lossy(&bytes).into_owned();
-                (
-                    lossy,
-                    archc::Checked {
-                        diagnostics: vec![d],
-                        ..Default::default()
-                    },
-                )
-            }
-        };
+        let (src, checked) = check_file(&bytes, opts);
         if checked.has_errors() {
             worst = worst.max(1);
         }
@@ -238,8 +241,15 @@ fn check(files: &[PathBuf], opts: &CheckOptions, format: Format, emit: Option<Em
         }
         if let (Some(emit), false) = (emit, checked.has_errors()) {
             let out = match emit {
-                Emit::Ast => format!("{:#?}", checked.ast),
-                Emit::Graph => format!("{:#?}", checked.graph),
+                Emit::Ast => serde_json::to_string_pretty(&checked.ast).unwrap_or_default(),
+                Emit::Graph => checked
+                    .graph
+                    .as_ref()
+                    .map(|g| {
+                        serde_json::to_string_pretty(&archc::graph::graph_to_json(g))
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_default(),
                 Emit::Ir => checked
                     .graph
                     .as_ref()
@@ -275,7 +285,7 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
         let src = match archc::decode(&bytes) {
             Ok(s) => s,
             Err(d) => {
-                render::human(&[d], &name, &String::from_utf8_lossy(&bytes));
+                render::human(&[d], &name, &bytes);
                 worst = worst.max(1);
                 continue;
             }
@@ -289,12 +299,16 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
                     error,
                 })
                 .collect();
-            render::human(&diags, &name, src);
+            render::human(&diags, &name, src.as_bytes());
             worst = worst.max(1);
             continue;
         }
-        let formatted = archc::fmt::ast_to_source(&ast, src);
-        if formatted == src {
+        let mut formatted = archc::fmt::ast_to_source(&ast, src);
+        // A byte-order mark the file starts with is kept.
+        if bytes.starts_with(archc::UTF8_BOM) {
+            formatted.insert(0, '\u{feff}');
+        }
+        if formatted.as_bytes() == bytes.as_slice() {
             continue;
         }
         if check_only {

@@ -15,10 +15,15 @@ pub fn handler() -> GraphicalReportHandler {
     GraphicalReportHandler::new_themed(theme).with_width(100)
 }
 
-pub fn human(diags: &[Diagnostic], name: &str, src: &str) {
+/// Prints diagnostics over a file's bytes (shown with non-printing characters escaped).
+pub fn human(diags: &[Diagnostic], name: &str, src: &[u8]) {
+    if diags.is_empty() {
+        return;
+    }
     let h = handler();
+    let shown = archc::render::Shown::new(src);
     for d in diags {
-        let report = archc::render::report(d, name, src);
+        let report = archc::render::report_shown(d, name, &shown);
         let mut out = String::new();
         if h.render_report(&mut out, &report).is_err() {
             out = format!("{}: {}\n", report.code, report.message);

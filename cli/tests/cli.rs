@@ -845,3 +845,42 @@ fn json_format_for_hostile_input() {
         assert!(diags.iter().all(|d| d["code"].is_string()), "{name}: {v:#}");
     }
 }
+
+#[test]
+fn every_emitted_form_is_json() {
+    // `--emit ast|graph|ir` all print JSON (the graph with node indices, spans, heads and
+    // the items' output nodes), so a script can read any of them.
+    let tiny = models_dir().join("gpt2-tiny.arch");
+    for form in ["ast", "graph", "ir"] {
+        let o = archc([
+            Path::new("check"),
+            Path::new("--emit"),
+            Path::new(form),
+            &tiny,
+        ]);
+        assert_clean(&o);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("--emit {form} is not JSON ({e}):\n{}", stdout(&o)));
+        match form {
+            "ast" => assert!(
+                v["items"].as_array().is_some_and(|i| !i.is_empty()),
+                "{v:#}"
+            ),
+            "graph" => {
+                let nodes = v["nodes"].as_array().expect("nodes");
+                assert!(nodes.iter().any(|n| n["path"] == "trunk.blocks.1"), "{v:#}");
+                assert!(nodes.iter().all(|n| n["span"]["lo"].is_u64()), "{v:#}");
+                let lm = &v["heads"][0];
+                assert_eq!(lm["name"], "lm");
+                // The head's output latent is the node entering its projection: lm.norm.
+                let latent = lm["latent"].as_u64().expect("latent index");
+                let node = nodes
+                    .iter()
+                    .find(|n| n["index"] == latent)
+                    .expect("latent node");
+                assert_eq!(node["path"], "lm.norm");
+            }
+            _ => assert_eq!(v["model"], "gpt2_tiny"),
+        }
+    }
+}

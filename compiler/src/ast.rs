@@ -3,20 +3,21 @@
 
 use crate::span::Span;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Ast {
     /// `#![allow(...)]` lines at the top of the file.
     pub inner_attrs: Vec<Attr>,
     pub items: Vec<Item>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Ident {
     pub name: String,
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LintLevel {
     Allow,
     Warn,
@@ -34,21 +35,22 @@ impl LintLevel {
 }
 
 /// `#[allow(a, b)]` or `#![deny(c)]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Attr {
     pub level: LintLevel,
     pub lints: Vec<Ident>,
     pub span: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Item {
     pub attrs: Vec<Attr>,
     pub kind: ItemKind,
     pub span: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "item", rename_all = "snake_case")]
 pub enum ItemKind {
     /// `model gpt2_small`
     Model { name: Ident },
@@ -113,26 +115,26 @@ impl ItemKind {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Assign {
     pub name: Ident,
     pub value: Expr,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct BlockParam {
     pub name: Ident,
     pub default: Option<Expr>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Body {
     pub props: Vec<Prop>,
     pub span: Span,
 }
 
 /// `key: value` inside an item's braces.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Prop {
     pub attrs: Vec<Attr>,
     pub key: Ident,
@@ -140,13 +142,14 @@ pub struct Prop {
     pub span: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BinOp {
     Add,
     Sub,
@@ -173,7 +176,8 @@ impl BinOp {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExprKind {
     Int(i64),
     Float(f64),
@@ -193,7 +197,7 @@ pub enum ExprKind {
     Error,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Path {
     pub segments: Vec<Ident>,
     pub span: Span,
@@ -213,14 +217,14 @@ impl Path {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Call {
     pub name: Ident,
     pub args: Vec<Arg>,
     pub span: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Arg {
     pub name: Option<Ident>,
     pub value: Expr,

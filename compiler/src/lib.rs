@@ -73,10 +73,16 @@ impl Checked {
     }
 }
 
-/// The text of a file, or a diagnostic at its first byte that is not UTF-8.
+/// The text of a file (without a UTF-8 byte-order mark, which editors on Windows write),
+/// or a diagnostic at its first byte that is not UTF-8 (an offset into `bytes`).
 pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let at = e.valid_up_to();
+    let bom = if bytes.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
+    std::str::from_utf8(&bytes[bom..]).map_err(|e| {
+        let at = bom + e.valid_up_to();
         Diagnostic {
             error: Error::InvalidUtf8 {
                 at: Span::new(at, at + e.error_len().unwrap_or(1)),
@@ -85,6 +91,9 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
         }
     })
 }
+
+/// The byte-order mark some editors put at the start of a UTF-8 file.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Parses, resolves, builds and checks one file. Stops after the first stage that
 /// reports an error, so one mistake does not cascade into many.

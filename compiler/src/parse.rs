@@ -223,6 +223,9 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
             .collect();
         expected.retain(|e| !kws.contains(e));
     }
+    // A token a rule's description already names ("`allow`, `warn` or `deny`") is said once.
+    let described: Vec<String> = expected.iter().filter(|e| !is_token(e)).cloned().collect();
+    expected.retain(|e| !is_token(e) || !described.iter().any(|d| d.contains(e.as_str())));
     expected.sort();
     expected.dedup();
     let found = src[at..].chars().next().map(|c| {
@@ -259,6 +262,11 @@ fn syntax_error(e: &pest::error::Error<Rule>, src: &str, base: usize) -> Error {
         found,
         unclosed,
     }
+}
+
+/// One quoted token (`` `allow` ``), not a description of several.
+fn is_token(e: &str) -> bool {
+    e.len() > 2 && e.starts_with('`') && e.ends_with('`') && !e[1..e.len() - 1].contains('`')
 }
 
 fn rule_name(r: Rule) -> Option<&'static str> {

@@ -41,9 +41,9 @@ impl From<Span> for miette::SourceSpan {
 }
 
 /// 1-based line and column (in chars) of a byte offset.
-pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+pub fn line_col(src: &[u8], offset: usize) -> (usize, usize) {
     let offset = offset.min(src.len());
-    let before = &src.as_bytes()[..offset];
+    let before = &src[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before
         .iter()

@@ -20,19 +20,20 @@ pub fn check_clean(rel: &str, opts: &archc::CheckOptions) -> archc::Checked {
     if checked.has_errors() {
         panic!(
             "{rel} has errors:\n{}",
-            render_all(&checked.diagnostics, rel, &src)
+            render_all(&checked.diagnostics, rel, src.as_bytes())
         );
     }
     checked
 }
 
 /// Renders diagnostics without colour at a fixed width, as `archc check` does off a terminal.
-pub fn render_all(diags: &[archc::diag::Diagnostic], name: &str, src: &str) -> String {
+pub fn render_all(diags: &[archc::diag::Diagnostic], name: &str, src: &[u8]) -> String {
     let h = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
         .with_width(100);
+    let shown = archc::render::Shown::new(src);
     let mut out = String::new();
     for d in diags {
-        let r = archc::render::report(d, name, src);
+        let r = archc::render::report_shown(d, name, &shown);
         h.render_report(&mut out, &r)
             .expect("rendering to a String cannot fail");
         out.push('\n');
@@ -84,12 +85,13 @@ pub fn unescape_bytes(text: &str) -> Vec<u8> {
     out
 }
 
-/// Checks bytes the way `archc check` does: decode, then check.
-pub fn check_bytes(bytes: &[u8], opts: &archc::CheckOptions) -> (String, archc::Checked) {
+/// Checks bytes the way `archc check` does: decode, then check. Returns the bytes the
+/// diagnostics point into (the text without a byte-order mark, or the bytes as they are).
+pub fn check_bytes(bytes: &[u8], opts: &archc::CheckOptions) -> (Vec<u8>, archc::Checked) {
     match archc::decode(bytes) {
-        Ok(src) => (src.to_string(), archc::check_source(src, opts)),
+        Ok(src) => (src.as_bytes().to_vec(), archc::check_source(src, opts)),
         Err(d) => (
-            String::from_utf8_lossy(bytes).into_owned(),
+            bytes.to_vec(),
             archc::Checked {
                 diagnostics: vec![d],
                 ..Default::default()

@@ -4,6 +4,7 @@
 //! the node whose output they name.
 
 mod build;
+mod dump;
 mod plan;
 mod ports;
 mod widths;
@@ -14,6 +15,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::{Deserialize, Serialize};
 
 pub use build::model_to_graph;
+pub use dump::graph_to_json;
 pub use plan::{graph_to_plan, head_layers, ExecPlan, LoopPlan};
 
 /// Which top-level item a node belongs to.

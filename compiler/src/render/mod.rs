@@ -1,8 +1,10 @@
 //! The one place where diagnostics become words: message, labels, help (`words.rs`).
 //! Everything before this carries facts; the CLI only picks colours and exit codes.
 
+mod shown;
 mod words;
 
+pub use shown::{escape_text, Shown};
 use words::words;
 
 use crate::diag::{Diagnostic, Severity};
@@ -69,39 +71,50 @@ impl miette::Diagnostic for Report {
 
 /// Turns one diagnostic into a report over `src` (named `name`).
 pub fn report(d: &Diagnostic, name: &str, src: &str) -> Report {
+    report_shown(d, name, &Shown::new(src.as_bytes()))
+}
+
+/// Turns one diagnostic into a report over a file's bytes as shown (non-printing
+/// characters and bytes that are not UTF-8 escaped, spans moved to match). Build the
+/// `Shown` once per file: it is a pass over the whole file.
+pub fn report_shown(d: &Diagnostic, name: &str, shown: &Shown) -> Report {
     let (message, labels, help) = words(&d.error);
     // Labels must lie inside the source for miette.
     let labels = labels
         .into_iter()
-        .filter(|(s, _, _)| s.hi <= src.len())
+        .map(|(s, l, primary)| {
+            let span = Span::new(shown.offset(s.lo), shown.offset(s.hi));
+            (span, escape_text(&l), primary)
+        })
+        .filter(|(s, _, _)| s.hi <= shown.text.len())
         .collect();
     Report {
         code: d.error.code(),
         severity: d.severity,
-        message,
+        message: escape_text(&message),
         labels,
-        help,
-        src: NamedSource::new(name, src.to_string()),
+        help: help.map(|h| escape_text(&h)),
+        src: NamedSource::new(escape_text(name), shown.text.clone()),
     }
 }
 
-/// A diagnostic as JSON (for `--format json`).
-pub fn to_json(d: &Diagnostic, name: &str, src: &str) -> serde_json::Value {
-    let r = report(d, name, src);
-    let labels: Vec<serde_json::Value> = r
-        .labels
+/// A diagnostic as JSON (for `--format json`); offsets, lines and columns are the file's.
+pub fn to_json(d: &Diagnostic, name: &str, src: &[u8]) -> serde_json::Value {
+    let (message, labels, help) = words(&d.error);
+    let labels: Vec<serde_json::Value> = labels
         .iter()
+        .filter(|(s, _, _)| s.hi <= src.len())
         .map(|(sp, l, primary)| {
             let (line, column) = line_col(src, sp.lo);
-            serde_json::json!({ "offset": sp.lo, "length": sp.len(), "line": line, "column": column, "label": l, "primary": primary })
+            serde_json::json!({ "offset": sp.lo, "length": sp.len(), "line": line, "column": column, "label": escape_text(l), "primary": primary })
         })
         .collect();
     serde_json::json!({
         "file": name,
-        "code": r.code,
-        "severity": r.severity,
-        "message": r.message,
+        "code": d.error.code(),
+        "severity": d.severity,
+        "message": escape_text(&message),
         "labels": labels,
-        "help": r.help,
+        "help": help.map(|h| escape_text(&h)),
     })
 }
