@@ -231,12 +231,12 @@ fn check(files: &[PathBuf], opts: &CheckOptions, format: Format, emit: Option<Em
             worst = worst.max(1);
         }
         match format {
-            Format::Human => render::human(&checked.diagnostics, &name, &src),
+            Format::Human => render::human(&checked.diagnostics, &name, src),
             Format::Json => json.extend(
                 checked
                     .diagnostics
                     .iter()
-                    .map(|d| archc::render::to_json(d, &name, &src)),
+                    .map(|d| archc::render::to_json(d, &name, src)),
             ),
         }
         if let (Some(emit), false) = (emit, checked.has_errors()) {
