@@ -12,13 +12,14 @@ use archc::model::Region;
 use archc_runtime::checkpoint::{self, sha256, State};
 use archc_runtime::data;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
+use archc_runtime::eval::{Accuracy, AnswerSet};
 use archc_runtime::model::graph_to_model_seeded;
 use archc_runtime::objectives::trained_heads;
 use archc_runtime::optim::{AdamW, AdamWConfig};
 use archc_runtime::rng::Rng;
 use archc_runtime::train::{data_spec, StepReport, TrainConfig, TrainError, Trainer};
 use archc_runtime::weights::Weights;
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -96,6 +97,13 @@ pub struct TrainArgs {
     /// Refuse models whose f32 parameters take more bytes than this.
     #[arg(long, default_value_t = 16 << 30)]
     max_run_bytes: u128,
+    /// On the built-in task, score the answers on held-out examples every K steps (and at
+    /// the end); 0 for the end only. Default: 10 times a run.
+    #[arg(long, value_name = "K")]
+    eval_every: Option<u64>,
+    /// Held-out examples of the built-in task scored each time.
+    #[arg(long, default_value_t = 256)]
+    eval_examples: usize,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -355,6 +363,10 @@ fn train_on<A: AutodiffBackend>(
         t.config.min_lr,
         job.dir.display()
     );
+    let answers = AnswerSet::new(&t.plan, &args.data, &spec, args.eval_examples, args.seed)
+        .map_err(|e| fail(format!("held-out examples: {e}")))?;
+    let eval_every = args.eval_every.unwrap_or((args.steps / 10).max(1));
+    let mut accuracy: Option<(u64, Accuracy)> = None;
     let progress = Progress::new(args, t.step);
     let (start, start_step) = (Instant::now(), t.step);
     let mut tokens = 0usize;
@@ -375,8 +387,18 @@ fn train_on<A: AutodiffBackend>(
         metrics
             .write(&report, tps, elapsed)
             .map_err(|e| fail(format!("{}: {e}", metrics.path.display())))?;
+        if let Some(a) = &answers {
+            if t.step == args.steps || (eval_every > 0 && t.step % eval_every == 0) {
+                let acc = a
+                    .score(&t.model.valid(), &t.plan, &device)
+                    .map_err(|e| fail(format!("held-out examples: {e}")))?;
+                write_eval(&job.dir, t.step, acc)
+                    .map_err(|e| fail(format!("{}: {e}", job.dir.join("eval.csv").display())))?;
+                accuracy = Some((t.step, acc));
+            }
+        }
         let avg = tokens as f64 / elapsed.max(1e-9);
-        progress.update(&report, avg, args.steps, start_step, elapsed);
+        progress.update(&report, avg, args.steps, start_step, elapsed, accuracy);
         let every = args.checkpoint_every;
         if t.step == args.steps || (every > 0 && t.step % every == 0) {
             let p = save(job, &t)?;
@@ -402,12 +424,36 @@ fn train_on<A: AutodiffBackend>(
             );
         }
     }
+    if let (Some(a), Some((step, acc))) = (&answers, accuracy) {
+        println!(
+            "  answers      {:.1}% right ({} of {} held-out examples, head `{}`, step {step})",
+            100.0 * acc.rate(),
+            acc.correct,
+            acc.total,
+            a.head()
+        );
+    }
     if let Some((_, p)) = &last_ckpt {
         println!("checkpoint: {}", p.display());
     }
     println!("metrics:    {}", metrics.path.display());
     println!("loss curve: {}", plot.display());
     Ok(())
+}
+
+/// Appends one held-out score to the run's `eval.csv` (step, correct, total, accuracy).
+fn write_eval(dir: &Path, step: u64, acc: Accuracy) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("eval.csv");
+    let new = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    if new {
+        writeln!(f, "step,correct,total,accuracy")?;
+    }
+    writeln!(f, "{step},{},{},{:.6}", acc.correct, acc.total, acc.rate())
 }
 
 fn save<A: AutodiffBackend>(job: &Job, t: &Trainer<A>) -> Result<PathBuf, ExitCode> {
@@ -475,13 +521,28 @@ impl Progress {
         }
     }
 
-    fn update(&self, r: &StepReport, tps: f64, steps: u64, from: u64, elapsed: f64) {
+    fn update(
+        &self,
+        r: &StepReport,
+        tps: f64,
+        steps: u64,
+        from: u64,
+        elapsed: f64,
+        accuracy: Option<(u64, Accuracy)>,
+    ) {
         let heads: Vec<String> = r
             .losses
             .iter()
             .map(|(h, l)| format!("{h} {l:.4}"))
             .collect();
-        let msg = format!("{} | {} tok/s", heads.join("  "), thousands(tps as u128));
+        let answers = accuracy.map_or(String::new(), |(_, a)| {
+            format!(" | answers {:.1}% held-out", 100.0 * a.rate())
+        });
+        let msg = format!(
+            "{}{answers} | {} tok/s",
+            heads.join("  "),
+            thousands(tps as u128)
+        );
         match &self.bar {
             Some(bar) => {
                 bar.set_position(r.step);

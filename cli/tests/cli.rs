@@ -522,10 +522,10 @@ fn negative_and_zero_sizes() {
 }
 
 #[test]
-fn empty_file_is_a_valid_empty_model() {
-    // Decision (matches the binary): an empty file is a valid, empty model. Every item is
-    // optional (`model` defaults to `model`), so there is nothing to report: exit 0,
-    // nothing on stderr. The same for a file of only whitespace and comments.
+fn empty_file_is_not_yet_a_model() {
+    // An empty file (or one of only whitespace and comments) has no stem and no head: every
+    // command would refuse it later (nothing to draw, run or train), so `check` refuses it
+    // with A0112. `fmt` still formats it.
     let dir = TempDir::new("empty");
     for (name, text, canonical) in [
         ("empty.arch", "", true),
@@ -533,21 +533,34 @@ fn empty_file_is_a_valid_empty_model() {
         ("comments.arch", "// nothing here\n// at all\n", true),
     ] {
         let f = dir.file(name, text);
-        let o = check(&f);
-        assert_clean(&o);
-        assert!(o.stderr.is_empty(), "{name}: {}", stderr(&o));
-        // JSON: an empty list of diagnostics.
+        assert_diagnosed(&check(&f), Some("A0112"));
         let o = archc([
             Path::new("check"),
             Path::new("--format"),
             Path::new("json"),
             &f,
         ]);
-        assert_clean(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}");
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-        assert_eq!(v, serde_json::json!([]), "{name}");
+        assert_eq!(v[0]["code"], "A0112", "{name}: {v:#}");
+        // Every command that reads a model gives the same coded refusal.
+        for cmd in ["build", "run", "train", "gen"] {
+            let out = dir.path().join(format!("{name}-{cmd}"));
+            let args: Vec<&std::ffi::OsStr> = match cmd {
+                "gen" => vec![
+                    "gen".as_ref(),
+                    "torch".as_ref(),
+                    f.as_os_str(),
+                    "-o".as_ref(),
+                    out.as_os_str(),
+                ],
+                "run" => vec!["run".as_ref(), f.as_os_str()],
+                _ => vec![cmd.as_ref(), f.as_os_str(), "-o".as_ref(), out.as_os_str()],
+            };
+            assert_diagnosed(&archc(args), Some("A0112"));
+        }
         // `fmt --check`: only the whitespace-only file is not canonical; `fmt` then
-        // makes it so, and it still checks clean.
+        // makes it so.
         let o = archc([Path::new("fmt"), Path::new("--check"), &f]);
         assert_no_panic(&o);
         assert_eq!(
@@ -557,7 +570,6 @@ fn empty_file_is_a_valid_empty_model() {
         );
         assert_clean(&archc([Path::new("fmt"), &f]));
         assert_clean(&archc([Path::new("fmt"), Path::new("--check"), &f]));
-        assert_clean(&check(&f));
         if canonical {
             assert_eq!(
                 std::fs::read_to_string(&f).unwrap(),

@@ -89,6 +89,12 @@ pub enum Error {
         at: Span,
         name: String,
     },
+    /// A stem the trunk does not read, in a model with a trunk (`from`: the trunk's list).
+    StemNotMerged {
+        at: Span,
+        name: String,
+        from: Option<Span>,
+    },
     UnusedHead {
         at: Span,
         name: String,
@@ -96,6 +102,12 @@ pub enum Error {
     UnusedBlock {
         at: Span,
         name: String,
+    },
+    /// A layer or alias (`what`) whose output nothing reads.
+    UnusedLayer {
+        at: Span,
+        name: String,
+        what: &'static str,
     },
     /// `item`: the item the attribute sits on (`None` at file level).
     UnknownLint {
@@ -112,6 +124,14 @@ pub enum Error {
     MultipleTrunks {
         at: Span,
         first: Span,
+    },
+    /// A model without a stem (nothing comes in) or without a head (nothing comes out).
+    EmptyModel {
+        at: Span,
+        no_stem: bool,
+        no_head: bool,
+        /// `at` is the trunk, whose output no head reads.
+        at_trunk: bool,
     },
 
     // ---- A02xx: evaluating expressions ----
@@ -138,6 +158,13 @@ pub enum Error {
         at: Span,
         name: String,
         chain: Vec<String>,
+    },
+    /// A number outside the range its meaning allows (`allowed` says which, and why).
+    OutOfRange {
+        at: Span,
+        what: String,
+        value: String,
+        allowed: String,
     },
     /// `scale`: the name is a scale (`--smoke`, `--scale`), not a parameter.
     BadOverride {
@@ -179,6 +206,13 @@ pub enum Error {
         embedding_shape: [u64; 2],
         projection_shape: [u64; 2],
     },
+    /// Learned positions with fewer rows than the stem's sequence holds.
+    PositionsTooShort {
+        at: Span,
+        stem: String,
+        max_len: u64,
+        rows: u64,
+    },
 
     // ---- A04xx: graph structure and loops ----
     Cycle {
@@ -206,6 +240,22 @@ pub enum Error {
         head: String,
         head_span: Span,
         kind: String,
+    },
+    /// An entropy gate whose head reads `reads`, which the loop (source `source`) does not
+    /// update: between passes it would be stale or not yet computed.
+    GateOutsideLoop {
+        at: Span,
+        loop_name: String,
+        head: String,
+        reads: String,
+        source: String,
+    },
+    /// Two loops whose segments share layers.
+    LoopsOverlap {
+        at: Span,
+        name: String,
+        other: Span,
+        other_name: String,
     },
 
     // ---- A05xx: masks ----
@@ -303,10 +353,11 @@ pub enum Error {
 /// Every code, in order. The registry test checks each has an explain page that fails with it.
 pub const CODES: &[&str] = &[
     "A0001", "A0002", "A0003", "A0004", "A0005", "A0101", "A0102", "A0103", "A0104", "A0105",
-    "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0201", "A0202", "A0203", "A0204",
-    "A0205", "A0206", "A0301", "A0302", "A0303", "A0304", "A0305", "A0401", "A0402", "A0403",
-    "A0404", "A0405", "A0501", "A0502", "A0503", "A0504", "A0505", "A0601", "A0602", "A0603",
-    "A0701", "A0702", "A0801", "A0802",
+    "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0112", "A0113", "A0114", "A0201",
+    "A0202", "A0203", "A0204", "A0205", "A0206", "A0207", "A0301", "A0302", "A0303", "A0304",
+    "A0305", "A0306", "A0401", "A0402", "A0403", "A0404", "A0405", "A0406", "A0407", "A0501",
+    "A0502", "A0503", "A0504", "A0505", "A0601", "A0602", "A0603", "A0701", "A0702", "A0801",
+    "A0802",
 ];
 
 /// Lints: checks whose level a file may change with `allow`, `warn` or `deny`.
@@ -316,6 +367,7 @@ pub enum Lint {
     UnusedStem,
     UnusedHead,
     UnusedBlock,
+    UnusedLayer,
     UnknownLint,
 }
 
@@ -328,6 +380,7 @@ pub const LINTS: &[(Lint, &str, Severity)] = &[
     (Lint::UnusedStem, "unused_stem", Severity::Warning),
     (Lint::UnusedHead, "unused_head", Severity::Warning),
     (Lint::UnusedBlock, "unused_block", Severity::Warning),
+    (Lint::UnusedLayer, "unused_layer", Severity::Warning),
     (Lint::UnknownLint, "unknown_lint", Severity::Warning),
 ];
 
@@ -367,22 +420,29 @@ impl Error {
             UnknownLint { .. } => "A0110",
             MissingBlockArg { .. } => "A0104",
             MultipleTrunks { .. } => "A0111",
+            EmptyModel { .. } => "A0112",
+            StemNotMerged { .. } => "A0113",
+            UnusedLayer { .. } => "A0114",
             Overflow { .. } => "A0201",
             DivisionByZero { .. } => "A0202",
             InexactDivision { .. } => "A0203",
             NotPositive { .. } => "A0204",
             ParamCycle { .. } => "A0205",
             BadOverride { .. } => "A0206",
+            OutOfRange { .. } => "A0207",
             WidthMismatch { .. } => "A0301",
             HeadsDoNotDivide { .. } => "A0302",
             KvHeadsDoNotDivide { .. } => "A0303",
             HeadDimMismatch { .. } => "A0304",
             TiedShapeMismatch { .. } => "A0305",
+            PositionsTooShort { .. } => "A0306",
             Cycle { .. } => "A0401",
             LoopNotBackward { .. } => "A0402",
             LoopSteps { .. } => "A0403",
             BadPort { .. } => "A0404",
             GateNotText { .. } => "A0405",
+            GateOutsideLoop { .. } => "A0406",
+            LoopsOverlap { .. } => "A0407",
             MaskUnknownModality { .. } => "A0501",
             RateOutOfRange { .. } => "A0502",
             FutureTokenLeak { .. } => "A0503",
@@ -408,6 +468,7 @@ impl Error {
             Error::UnusedStem { .. } => Some(Lint::UnusedStem),
             Error::UnusedHead { .. } => Some(Lint::UnusedHead),
             Error::UnusedBlock { .. } => Some(Lint::UnusedBlock),
+            Error::UnusedLayer { .. } => Some(Lint::UnusedLayer),
             Error::UnknownLint { .. } => Some(Lint::UnknownLint),
             _ => None,
         }
@@ -444,12 +505,15 @@ impl Error {
             UnusedBlock { at, .. }
             | UnknownLint { at, .. }
             | MissingBlockArg { at, .. }
-            | MultipleTrunks { at, .. } => *at,
+            | MultipleTrunks { at, .. }
+            | EmptyModel { at, .. }
+            | StemNotMerged { at, .. }
+            | UnusedLayer { at, .. } => *at,
             Overflow { at, .. }
             | DivisionByZero { at }
             | InexactDivision { at, .. }
             | NotPositive { at, .. } => *at,
-            ParamCycle { at, .. } => *at,
+            ParamCycle { at, .. } | OutOfRange { at, .. } | PositionsTooShort { at, .. } => *at,
             BadOverride { .. } => Span::default(),
             WidthMismatch { consumer, .. } => *consumer,
             HeadsDoNotDivide { at, .. }
@@ -460,6 +524,7 @@ impl Error {
             | LoopNotBackward { at, .. }
             | LoopSteps { at, .. } => *at,
             BadPort { at, .. } | GateNotText { at, .. } | MaskUnknownModality { at, .. } => *at,
+            GateOutsideLoop { at, .. } | LoopsOverlap { at, .. } => *at,
             RateOutOfRange { at, .. } | BadScales { at, .. } | NoObjective { at, .. } => *at,
             NextScaleWithoutScales { at, .. } => *at,
             FutureTokenLeak { mask, .. } => *mask,

@@ -165,7 +165,8 @@ fn apply_lints(model: &model::Model, errors: Vec<Error>) -> Vec<Diagnostic> {
         let items: Vec<&str> = match &error {
             Error::UnusedStem { name, .. }
             | Error::UnusedHead { name, .. }
-            | Error::UnusedBlock { name, .. } => vec![name],
+            | Error::UnusedBlock { name, .. }
+            | Error::UnusedLayer { name, .. } => vec![name],
             Error::UnknownLint { item, .. } => item.iter().map(String::as_str).collect(),
             Error::OutputLatentShared {
                 consumer_item,

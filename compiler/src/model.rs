@@ -161,7 +161,6 @@ pub struct Stem {
     pub positions: Option<(u64, Span)>,
     pub adapter: Option<(MlpStack, Span)>,
     pub blocks: Vec<BlockSpec>,
-    pub from: Option<PortRef>,
 }
 
 #[derive(Clone, Debug)]

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod device;
 pub mod diffusion;
 pub mod draws;
+pub mod eval;
 pub mod forward;
 pub mod init;
 pub mod layers;

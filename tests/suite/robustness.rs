@@ -9,6 +9,9 @@ fn codes(src: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// The smallest whole model (a stem and a head), to put a chain into.
+const MODEL: &str = "stem t: tokens(vocab = 4, max_len = 4) { embed: embedding(dim = 4) }\nhead lm: text(target = t) { from: t, objective: next_token }\n";
+
 #[test]
 fn a_parameter_chain_just_under_the_limit_evaluates() {
     let n = archc::resolve::MAX_PARAM_CHAIN - 1;
@@ -16,6 +19,7 @@ fn a_parameter_chain_just_under_the_limit_evaluates() {
         .map(|i| format!("param p{i} = p{} + 1\n", i + 1))
         .collect();
     src.push_str(&format!("param p{n} = 1\n"));
+    src.push_str(MODEL);
     assert_eq!(codes(&src), Vec::<&str>::new());
 }
 
@@ -60,6 +64,7 @@ fn a_long_alias_chain_is_a_diagnostic() {
     for i in 0..100_000 {
         src.push_str(&format!("let a{} = a{i}\n", i + 1));
     }
+    src.push_str("head lm: text(target = t) { from: a100000, objective: next_token }\n");
     // Every alias reads the previous one directly: no recursion, no cycle, no error.
     let c = archc::check_source(&src, &archc::CheckOptions::default());
     assert!(!c.has_errors(), "{:?}", c.diagnostics.first());

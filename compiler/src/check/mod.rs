@@ -1,6 +1,7 @@
 //! Checks on the built graph, one module each. `graph_checks` runs them all.
 
 mod latent;
+mod loops;
 mod masks;
 mod usage;
 
@@ -15,6 +16,7 @@ pub fn graph_checks(model: &Model, graph: &ArchGraph, max_param_bytes: u128) -> 
     let mut errors = Vec::new();
     latent::check(model, graph, &mut errors);
     usage::check(model, graph, &mut errors);
+    loops::check(model, graph, &mut errors);
     masks::check(model, &mut errors);
     let count = crate::analyze::count_params(graph);
     let bytes = count.total.saturating_mul(4);

@@ -21,8 +21,6 @@ pub struct ItemPorts {
     /// The first node of the item, which its `from:` feeds.
     pub first: Option<NodeIndex>,
     pub from: Vec<PortRef>,
-    /// Only a features stem may read a port; the rows it expects.
-    pub expects: Option<u64>,
 }
 
 pub struct Items {
@@ -117,33 +115,24 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
     for s in &model.stems {
         let owner = Owner::Stem(s.name.clone());
         let rows = format!("S_{}", s.name);
-        let idx = items.list.len();
-        let (mut prev, mut first) = (None, None);
-        let input = if s.from.is_some() {
-            if !matches!(s.kind, StemKind::Features { .. }) {
-                let at = s.from.as_ref().map_or(s.span, |f| f.span);
-                errors.push(Error::BadPort { at, path: s.from.as_ref().map(|f| f.text()).unwrap_or_default(), reason: format!("a `{}` stem reads ids, not hidden states: only a `features` stem can read a port", s.kind.name()) });
-            }
-            Ref::FromOf(idx)
+        let n = b.node(
+            format!("{}.input", s.name),
+            &owner,
+            NodeKind::Input {
+                modality: s.name.clone(),
+                stem: s.kind.clone(),
+            },
+            &rows,
+            s.span,
+        );
+        b.g[n].width = if let StemKind::Features { dim, .. } = s.kind {
+            dim
         } else {
-            let n = b.node(
-                format!("{}.input", s.name),
-                &owner,
-                NodeKind::Input {
-                    modality: s.name.clone(),
-                    stem: s.kind.clone(),
-                },
-                &rows,
-                s.span,
-            );
-            b.g[n].width = if let StemKind::Features { dim, .. } = s.kind {
-                dim
-            } else {
-                0
-            };
-            prev = Some(n);
-            Ref::Node(n)
+            0
         };
+        // The input is the chain's start; nothing feeds it, so it is not the item's `first`.
+        let (mut prev, mut first) = (Some(n), None);
+        let input = Ref::Node(n);
         if let Some((e, span)) = &s.embed {
             let n = b.node(
                 format!("{}.embed", s.name),
@@ -192,10 +181,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             &mut prev,
             &mut first,
         );
-        let expects = match s.kind {
-            StemKind::Features { dim, .. } if s.from.is_some() => Some(dim),
-            _ => None,
-        };
         let out = prev.map_or(input.clone(), Ref::Node);
         items.list.push(ItemPorts {
             name: s.name.clone(),
@@ -203,8 +188,7 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             out,
             blocks,
             first,
-            from: s.from.clone().into_iter().collect(),
-            expects,
+            from: Vec::new(),
         });
     }
 
@@ -256,7 +240,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             blocks,
             first,
             from,
-            expects: None,
         });
     }
 
@@ -351,7 +334,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             blocks,
             first,
             from: vec![h.from.clone()],
-            expects: None,
         });
     }
 
@@ -384,7 +366,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             blocks,
             first: Some(n),
             from: vec![l.from.clone()],
-            expects: None,
         });
     }
     for a in &model.aliases {
@@ -403,7 +384,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
             blocks: Vec::new(),
             first: Some(n),
             from: vec![a.target.clone()],
-            expects: None,
         });
     }
 
@@ -414,22 +394,14 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
         .map(|(i, it)| (it.name.clone(), i))
         .collect();
     // Cross-item edges.
-    let mut pending_expect: Vec<(NodeIndex, u64, Span, String)> = Vec::new();
     for i in 0..items.list.len() {
-        let (first, from, expects) = (
-            items.list[i].first,
-            items.list[i].from.clone(),
-            items.list[i].expects,
-        );
+        let (first, from) = (items.list[i].first, items.list[i].from.clone());
         for port in &from {
             let Some(src) = super::ports::resolve(&items, port, &mut errors) else {
                 continue;
             };
             if let Some(dst) = first {
                 b.data(src, dst, Some(port.span));
-            }
-            if let Some(dim) = expects {
-                pending_expect.push((src, dim, port.span, items.list[i].name.clone()));
             }
         }
     }
@@ -485,19 +457,6 @@ pub fn model_to_graph(model: &Model) -> (ArchGraph, Vec<Error>) {
     let acyclic = super::widths::check_cycles(&graph, &mut errors);
     if acyclic {
         super::widths::infer_widths(&mut graph, model, &mut errors);
-        for (src, dim, span, name) in pending_expect {
-            let node = &graph.graph[src];
-            if node.width != dim {
-                errors.push(Error::WidthMismatch {
-                    producer: node.span,
-                    producer_name: format!("`{}`", node.path),
-                    producer_width: node.width,
-                    consumer: span,
-                    consumer_name: format!("stem `{name}` (features of width {dim})"),
-                    consumer_width: dim,
-                });
-            }
-        }
     }
     for (h, projection, latent, _idx) in heads {
         let latent = match latent {

@@ -91,6 +91,13 @@ pub fn words(e: &Error) -> Words {
             suggest(suggestion),
         ),
         Duplicate { at, first, name, what } => {
+            if *what == "trunk input" {
+                return (
+                    format!("the trunk reads `{}` twice", short(name)),
+                    vec![p(at, "read again here".into()), s(first, "first read here".into())],
+                    Some("list each stem once in `from:`".into()),
+                );
+            }
             if *what == "model name" {
                 return (
                     "the model is named twice".into(),
@@ -140,10 +147,26 @@ pub fn words(e: &Error) -> Words {
             vec![p(at, "nothing reads this stem's output".into())],
             Some(format!("feed it to the trunk (`from: [..., {name}]`) or remove it")),
         ),
+        StemNotMerged { at, name, from } => {
+            let mut labels = vec![p(at, "the trunk does not read this stem".into())];
+            if let Some(f) = from {
+                labels.push(s(f, format!("`{name}` is not among these")));
+            }
+            (
+                format!("stem `{name}` is outside the trunk's sequence"),
+                labels,
+                Some(format!("a model with a trunk lays every stem out in the trunk's one sequence: add `{name}` to the trunk's `from:`, or remove the stem")),
+            )
+        }
         UnusedHead { at, name } => (
             format!("head `{name}` contributes nothing"),
             vec![p(at, "its loss weight is 0 and no loop reads its entropy".into())],
             Some("give it a weight or remove it".into()),
+        ),
+        UnusedLayer { at, name, what } => (
+            format!("{what} `{name}` is never read"),
+            vec![p(at, format!("nothing reads this {what}'s output"))],
+            Some(format!("read it (a head's or layer's `from: {name}`, or a loop's source), or remove it")),
         ),
         UnusedBlock { at, name } => (
             format!("block `{name}` is never used"),
@@ -162,6 +185,31 @@ pub fn words(e: &Error) -> Words {
             "a model has one trunk".into(),
             vec![p(at, "second trunk".into()), s(first, "first trunk".into())],
             Some("merge the blocks into one trunk, or give the extra blocks to a stem or a head".into()),
+        ),
+        EmptyModel { at, no_stem, no_head, at_trunk } => {
+            let stem = "`stem text: tokens(vocab = 256, max_len = 64) { embed: embedding(dim = 64) }`";
+            let head = "`head lm: text(target = text) { objective: next_token }`";
+            let (message, help) = match (no_stem, no_head) {
+                (true, true) => (
+                    "the model has no stem and no head: nothing comes in, nothing comes out".to_string(),
+                    format!("a model reads data through stems and predicts through heads: add {stem}, a trunk and {head}"),
+                ),
+                (true, false) => (
+                    "the model has no stem: nothing comes in".to_string(),
+                    format!("a model reads its data through stems: add one, e.g. {stem}"),
+                ),
+                _ => (
+                    "the model has no head: nothing comes out and nothing is trained".to_string(),
+                    format!("a model predicts through heads: add one, e.g. {head}"),
+                ),
+            };
+            let label = if *at_trunk { "no head reads the trunk's output" } else { "the model starts here" };
+            (message, vec![p(at, label.into())], Some(help))
+        }
+        OutOfRange { at, what, value, allowed } => (
+            format!("{what} is {value}, outside its range: {allowed}"),
+            vec![p(at, format!("is {value}"))],
+            None,
         ),
         Overflow { at, op } => (
             format!("arithmetic overflow in `{op}`"),
@@ -236,6 +284,11 @@ pub fn words(e: &Error) -> Words {
             ],
             Some("tie to an embedding of the same vocabulary and width, or use `projection: linear`".into()),
         ),
+        PositionsTooShort { at, stem, max_len, rows } => (
+            format!("stem `{stem}` holds {rows} positions, but its learned positions stop at {max_len}"),
+            vec![p(at, format!("{max_len} positions"))],
+            Some(format!("give it a row per position: `positions: learned(max_len = {rows})`, or leave `max_len` out (it defaults to the stem's length)")),
+        ),
         Cycle { at, members, spans } => {
             let mut labels = vec![p(at, "this read closes a cycle".into())];
             labels.extend(spans.iter().filter(|x| *x != at).map(|x| s(x, "part of the cycle".into())));
@@ -271,6 +324,18 @@ pub fn words(e: &Error) -> Words {
             format!("an entropy gate needs a text head, but `{head}` is {} head", a(kind)),
             vec![p(at, "gate".into()), s(head_span, format!("{} head", a(kind)))],
             Some("gate on the entropy of a text head's next-token distribution".into()),
+        ),
+        GateOutsideLoop { at, loop_name, head, reads, source } => (
+            format!("loop `{loop_name}` is gated on head `{head}`, which reads `{reads}`: a value the loop does not update"),
+            vec![p(at, format!("`{head}` reads `{reads}`, and the loop's passes end at `{source}`"))],
+            Some(format!(
+                "between passes the gate sees the loop's newest value only if its head reads it: loop from the port `{head}` reads (`loop {loop_name}: {reads} -> ...`), or gate on a head that reads `{source}`"
+            )),
+        ),
+        LoopsOverlap { at, name, other, other_name } => (
+            format!("loops `{name}` and `{other_name}` repeat some of the same layers"),
+            vec![p(at, format!("loop `{name}`")), s(other, format!("loop `{other_name}`"))],
+            Some("how one loop would repeat inside the other is not defined: give each loop layers of its own (loop over disjoint spans), or merge them into one".into()),
         ),
         MaskUnknownModality { at, modality, suggestion } => (
             format!("mask region names `{}`, which is not a stem", short(modality)),
@@ -331,7 +396,7 @@ pub fn words(e: &Error) -> Words {
             };
             (format!("`next_scale` stem `{stem}` has {rows} rows, and no scales cover them exactly"), labels, Some(help))
         }
-        BadScales { at, reason } => (format!("invalid mask region: {reason}"), vec![p(at, reason.clone())], None),
+        BadScales { at, reason } => (format!("invalid mask region: {reason}"), vec![p(at, "this region".into())], None),
         NoObjective { at, head, kind } => (
             format!("head `{head}` has no objective"),
             vec![p(at, "nothing trains this head".into())],

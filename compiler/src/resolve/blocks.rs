@@ -259,13 +259,16 @@ fn block_body(def: &BlockDef, scope: &mut dyn Scope, errors: &mut Vec<Error>) ->
         .and_then(|e| mlp(e, scope, errors));
     let dropout = match props.get("dropout") {
         None => Some(0.0),
+        // A probability of dropping: 1 would drop every activation.
         Some(e) => float(e, scope, errors).and_then(|p| {
-            if (0.0..=1.0).contains(&p) {
+            if (0.0..1.0).contains(&p) {
                 Some(p)
             } else {
-                errors.push(Error::RateOutOfRange {
+                errors.push(Error::OutOfRange {
                     at: e.span,
-                    value: p,
+                    what: "`dropout`".into(),
+                    value: format!("{p:?}"),
+                    allowed: "a probability in [0, 1) (1 would drop every activation)".into(),
                 });
                 None
             }

@@ -55,6 +55,16 @@ impl<'a, 'p> Ctx<'a, 'p> {
         let ast = self.ast;
         for item in &ast.items {
             if let ItemKind::Block { name, params, body } = &item.kind {
+                for (i, p) in params.iter().enumerate() {
+                    if let Some(first) = params[..i].iter().find(|q| q.name.name == p.name.name) {
+                        errors.push(Error::Duplicate {
+                            at: p.name.span,
+                            first: first.name.span,
+                            name: p.name.name.clone(),
+                            what: "block argument",
+                        });
+                    }
+                }
                 if let Some(first) = self.defs.get(name.name.as_str()) {
                     errors.push(Error::Duplicate {
                         at: name.span,
@@ -336,7 +346,19 @@ impl<'a, 'p> Ctx<'a, 'p> {
             let call = call_of(e, "learned", "`learned(max_len = 1024)`", errors)?;
             let mut a = Args::new(&call);
             let len = match a.get("max_len", Some(0)) {
-                Some(l) => size(l, "a maximum length", p, errors)?,
+                Some(l) => {
+                    let len = size(l, "a maximum length", p, errors)?;
+                    // Every position the stem holds needs a row of the table.
+                    if len < default_len {
+                        errors.push(Error::PositionsTooShort {
+                            at: l.span,
+                            stem: name.to_string(),
+                            max_len: len,
+                            rows: default_len,
+                        });
+                    }
+                    len
+                }
                 None => default_len,
             };
             a.finish(errors);
@@ -349,7 +371,18 @@ impl<'a, 'p> Ctx<'a, 'p> {
             .get("blocks")
             .map(|e| self.blocks(e, errors))
             .unwrap_or_default();
-        let from = props.get("from").and_then(|e| port(e, errors));
+        // A stem is where the model's data comes in: a hidden state is transformed by a
+        // `layer`, which the output-latent rule and the unused checks see.
+        if let Some(e) = props.get("from") {
+            errors.push(Error::BadPort {
+                at: e.span,
+                path: match &e.kind {
+                    ExprKind::Path(p) => p.text(),
+                    _ => String::new(),
+                },
+                reason: "a stem reads the model's data, not a port: transform a hidden state with a `layer` (`layer NAME: mlp(...) { from: PORT }`)".into(),
+            });
+        }
         if errors.len() > before {
             return None;
         }
@@ -361,7 +394,6 @@ impl<'a, 'p> Ctx<'a, 'p> {
             positions,
             adapter,
             blocks,
-            from,
         })
     }
 
@@ -383,9 +415,27 @@ impl<'a, 'p> Ctx<'a, 'p> {
             &["from", "blocks", "norm"],
             errors,
         );
-        let from = props.get("from").map(|e| match &e.kind {
-            ExprKind::List(items) => items.iter().filter_map(|i| port(i, errors)).collect(),
-            _ => port(e, errors).into_iter().collect(),
+        let from = props.get("from").map(|e| {
+            let ports: Vec<PortRef> = match &e.kind {
+                ExprKind::List(items) => items.iter().filter_map(|i| port(i, errors)).collect(),
+                _ => port(e, errors).into_iter().collect(),
+            };
+            // A stem listed twice would be merged into the sequence twice.
+            for (i, p) in ports.iter().enumerate() {
+                let same = |q: &PortRef| {
+                    q.path.strip_suffix(&["out".to_string()]).unwrap_or(&q.path)
+                        == p.path.strip_suffix(&["out".to_string()]).unwrap_or(&p.path)
+                };
+                if let Some(first) = ports[..i].iter().find(|q| same(q)) {
+                    errors.push(Error::Duplicate {
+                        at: p.span,
+                        first: first.span,
+                        name: p.text(),
+                        what: "trunk input",
+                    });
+                }
+            }
+            ports
         });
         let blocks = props
             .require("blocks", "blocks: decoder x 12", errors)

@@ -76,6 +76,10 @@ pub fn ast_to_model(ast: &Ast, opts: &Options) -> (Model, Vec<Error>) {
     }
     errors.append(&mut params.errors);
     errors.retain(|e| *e != Error::Poisoned);
+    // Said only of a file that is otherwise sound: a half-written one has more to fix first.
+    if errors.is_empty() {
+        errors.extend(post::not_empty(ast));
+    }
     dedup(&mut errors);
     (model, errors)
 }

@@ -106,4 +106,95 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
             });
         }
     }
+    lengths(model, errors);
+}
+
+/// The most rows a stem's sequence holds: a text's `max_len`, an image's `rows`.
+fn stem_rows(model: &Model, name: &str) -> Option<u64> {
+    model
+        .stems
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| match s.kind {
+            StemKind::Tokens { max_len, .. } => max_len,
+            StemKind::Codes { rows, .. } | StemKind::Features { rows, .. } => rows,
+        })
+}
+
+/// Lengths that must fit in the sequence they count positions of: a prefix shorter than
+/// its modality (else nothing is left to predict after it), a regression shift below its
+/// target's rows (else no row is scored and the head drops out of the loss).
+fn lengths(model: &Model, errors: &mut Vec<Error>) {
+    for m in &model.masks {
+        let (Region::Prefix { len }, Some(rows)) = (&m.region, stem_rows(model, &m.modality))
+        else {
+            continue;
+        };
+        if *len >= rows {
+            errors.push(Error::BadScales {
+                at: m.span,
+                reason: format!(
+                    "prefix({len}) covers all {rows} positions `{}` can hold, and nothing is left to predict after it; a modality seen both ways throughout is `bidirectional`",
+                    m.modality
+                ),
+            });
+        }
+    }
+    for h in &model.heads {
+        let (Some(o), Some((target, _))) = (&h.objective, &h.target) else {
+            continue;
+        };
+        let (ObjectiveKind::MaskedRegression { shift, .. }, Some(rows)) =
+            (&o.kind, stem_rows(model, target))
+        else {
+            continue;
+        };
+        if *shift >= rows {
+            errors.push(Error::OutOfRange {
+                at: o.span,
+                what: format!("the shift of head `{}`", h.name),
+                value: shift.to_string(),
+                allowed: format!(
+                    "below {rows}, the rows of `{target}` (row k + shift is regressed from position k, so a shift of {rows} or more leaves no row to score)"
+                ),
+            });
+        }
+    }
+}
+
+/// A model reads data through at least one stem and predicts through at least one head.
+/// Points at the trunk's first line when only heads are missing, else at the first item's.
+pub fn not_empty(ast: &crate::ast::Ast) -> Option<Error> {
+    use crate::ast::ItemKind;
+    let no_stem = !ast
+        .items
+        .iter()
+        .any(|i| matches!(i.kind, ItemKind::Stem { .. }));
+    let no_head = !ast
+        .items
+        .iter()
+        .any(|i| matches!(i.kind, ItemKind::Head { .. }));
+    if !(no_stem || no_head) {
+        return None;
+    }
+    let trunk = ast
+        .items
+        .iter()
+        .find(|i| matches!(i.kind, ItemKind::Trunk { .. }))
+        .filter(|_| !no_stem);
+    // The item's keyword: the item itself may run for pages.
+    let at = trunk
+        .or(ast.items.first())
+        .map_or(crate::span::Span::point(0), |i| {
+            crate::span::Span::new(
+                i.span.lo,
+                (i.span.lo + i.kind.keyword().len()).min(i.span.hi),
+            )
+        });
+    Some(Error::EmptyModel {
+        at,
+        no_stem,
+        no_head,
+        at_trunk: trunk.is_some(),
+    })
 }

@@ -78,7 +78,7 @@ impl DataSpec {
     }
 
     /// The stems whose data is text tokens, in the trunk's order: (name, vocab, max_len).
-    pub(crate) fn text_stems(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+    pub fn text_stems(&self) -> impl Iterator<Item = (&str, u64, u64)> {
         self.stems.iter().filter_map(|s| match s.data {
             StemData::Tokens { vocab, max_len } => Some((s.name.as_str(), vocab, max_len)),
             _ => None,

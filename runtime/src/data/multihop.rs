@@ -104,43 +104,50 @@ pub(super) struct Task {
     pub f: Vec<usize>,
     /// The order the text lists the facts in (a permutation of the entities).
     pub order: Vec<usize>,
-    /// The query's entity.
-    pub x: usize,
-    /// The query's hop count, 1..=H.
-    pub k: usize,
+    /// The queries `(x, k)`: an entity and a hop count, 1..=H.
+    pub queries: Vec<(usize, usize)>,
 }
 
 impl Task {
-    /// Draws f (N uniform entities), the facts' order (Fisher-Yates), x, then k, in that
-    /// order from `rng`.
-    pub fn draw(rng: &mut Rng, n: usize, hops: usize) -> Task {
+    /// Draws f (N uniform entities), the facts' order (Fisher-Yates), then each query's x
+    /// and k, in that order from `rng`.
+    pub fn draw(rng: &mut Rng, n: usize, hops: usize, queries: usize) -> Task {
         let f = (0..n).map(|_| rng.below(n)).collect();
         let mut order: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
             order.swap(i, rng.below(i + 1));
         }
-        let x = rng.below(n);
-        let k = 1 + rng.below(hops);
-        Task { f, order, x, k }
+        let queries = (0..queries)
+            .map(|_| {
+                let x = rng.below(n);
+                (x, 1 + rng.below(hops))
+            })
+            .collect();
+        Task { f, order, queries }
     }
 
     /// `f^k(x)`.
-    pub fn answer(&self) -> usize {
-        (0..self.k).fold(self.x, |e, _| self.f[e])
+    pub fn answer(&self, (x, k): (usize, usize)) -> usize {
+        (0..k).fold(x, |e, _| self.f[e])
     }
 
-    /// `? x k`: 3 ids.
+    /// `? x k` for each query: 3 ids each.
     pub fn query(&self, v: Vocab, out: &mut Vec<i64>) {
-        out.extend([QUERY, v.entity(self.x), v.hop(self.k)]);
+        for &(x, k) in &self.queries {
+            out.extend([QUERY, v.entity(x), v.hop(k)]);
+        }
     }
 
-    /// The facts `a → f(a)` in `order`, the query, `= f^k(x)`, end: 3N + 6 ids.
+    /// The facts `a → f(a)` in `order`, each query `? x k = f^k(x)`, end: 3N + 5Q + 1 ids.
     pub fn text(&self, v: Vocab, out: &mut Vec<i64>) {
         for &a in &self.order {
             out.extend([v.entity(a), ARROW, v.entity(self.f[a])]);
         }
-        self.query(v, out);
-        out.extend([ANSWER, v.entity(self.answer()), END]);
+        for &(x, k) in &self.queries {
+            let y = self.answer((x, k));
+            out.extend([QUERY, v.entity(x), v.hop(k), ANSWER, v.entity(y)]);
+        }
+        out.push(END);
     }
 
     /// `rows` codes: row r shows entity `i = r mod N` as `code(i, f(i))`.
@@ -221,8 +228,7 @@ mod tests {
         let t = Task {
             f: vec![1, 2, 0],
             order: vec![2, 0, 1],
-            x: 0,
-            k: 2,
+            queries: vec![(0, 2)],
         };
         let v = Vocab {
             entities: 3,
@@ -233,6 +239,18 @@ mod tests {
         // 2→0, 0→1, 1→2, ? 0 2, = f(f(0)) = 2, end
         let want = [7, 1, 5, 5, 1, 6, 6, 1, 7, 2, 5, 9, 3, 7, 4];
         assert_eq!(out, want);
+        // Two queries: each `? x k = y`, then one end.
+        let t = Task {
+            queries: vec![(0, 2), (2, 1)],
+            ..t
+        };
+        let mut out = Vec::new();
+        t.text(v, &mut out);
+        let want = [7, 1, 5, 5, 1, 6, 6, 1, 7, 2, 5, 9, 3, 7, 2, 7, 8, 3, 5, 4];
+        assert_eq!(out, want);
+        let mut echo = Vec::new();
+        t.query(v, &mut echo);
+        assert_eq!(echo, [2, 5, 9, 2, 7, 8]);
     }
 
     #[test]
@@ -249,7 +267,7 @@ mod tests {
     #[test]
     fn repeated_rows_show_the_same_entity() {
         let mut rng = Rng::new(3);
-        let t = Task::draw(&mut rng, 4, 3);
+        let t = Task::draw(&mut rng, 4, 3, 1);
         let mut codes = Vec::new();
         t.codes(10, 100, &mut codes);
         assert_eq!(codes[..4], codes[4..8]);

@@ -16,29 +16,36 @@ use std::collections::BTreeMap;
 const ENTITIES: usize = 12;
 /// Most hops when `hops=` is not given.
 const HOPS: usize = 3;
+/// Queries per sequence when `queries=` is not given.
+const QUERIES: usize = 1;
+/// The most queries an option may ask for.
+const MAX_QUERIES: usize = 1 << 16;
 /// Feature noise (per-component standard deviation) when `noise=` is not given.
 const NOISE: f32 = 0.1;
 /// The most entities an option may ask for.
 const MAX_ENTITIES: usize = 1 << 20;
 /// The most hops an option may ask for.
 const MAX_HOPS: usize = 1 << 10;
-/// Text ids besides the facts: `? x k`, `= y`, end.
-const TEXT_EXTRA: usize = 6;
+/// Text ids of one query, `? x k = y`.
+const QUERY_LEN: usize = 5;
 
 /// The `synthetic:` options.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Options {
     entities: usize,
     hops: usize,
+    queries: usize,
     noise: f32,
 }
 
 impl Options {
-    /// Parses `entities=12,hops=3,noise=0.1` (any subset, any order; empty: defaults).
+    /// Parses `entities=12,hops=3,queries=1,noise=0.1` (any subset, any order; empty:
+    /// defaults).
     fn parse(arg: &str, opts: &str) -> Result<Options, DataError> {
         let mut o = Options {
             entities: ENTITIES,
             hops: HOPS,
+            queries: QUERIES,
             noise: NOISE,
         };
         let bad = |problem: String| DataError::BadArg {
@@ -60,6 +67,7 @@ impl Options {
             match key.trim() {
                 "entities" => o.entities = whole(2, MAX_ENTITIES)?,
                 "hops" => o.hops = whole(1, MAX_HOPS)?,
+                "queries" => o.queries = whole(1, MAX_QUERIES)?,
                 "noise" => {
                     o.noise = value
                         .trim()
@@ -70,7 +78,7 @@ impl Options {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}`; the options are entities, hops and noise"
+                        "unknown option `{other}`; the options are entities, hops, queries and noise"
                     )))
                 }
             }
@@ -98,12 +106,13 @@ struct Image {
 #[derive(Debug)]
 pub(super) struct Synthetic {
     vocab: Vocab,
+    queries: usize,
     noise: f32,
     batch: usize,
     images: Vec<Image>,
-    /// Text stems after the first: each gets a copy of the query.
-    echoes: Vec<String>,
-    /// The first text stem and its segment's length, 3N + 6.
+    /// Text stems after the first, and their segments: each gets a copy of the queries.
+    echoes: Vec<(String, usize)>,
+    /// The first text stem and its segment's length, 3N + 5Q + 1.
     text: Option<(String, usize)>,
     layout: Vec<(String, usize)>,
 }
@@ -120,17 +129,24 @@ impl Synthetic {
             });
         }
         let mut n = o.entities.min(fewest_rows(spec)?);
+        let extra = QUERY_LEN * o.queries + 1;
         let text = match spec.text_stems().next() {
             Some((stem, _, max_len)) => {
                 let len = spec.text_segment(max_len);
-                let why = "2 facts `a → f(a)`, the query `? x k`, the answer `= y` and the end";
-                need(stem, len, 3 * 2 + TEXT_EXTRA, why)?;
-                n = n.min((len - TEXT_EXTRA) / 3);
-                Some((stem.to_string(), 3 * n + TEXT_EXTRA))
+                let why = format!(
+                    "2 facts `a → f(a)`, {} `? x k = y` and the end",
+                    match o.queries {
+                        1 => "the query".to_string(),
+                        q => format!("{q} queries"),
+                    }
+                );
+                need(stem, len, 3 * 2 + extra, &why)?;
+                n = n.min((len - extra) / 3);
+                Some((stem.to_string(), 3 * n + extra))
             }
             None => None,
         };
-        let echoes = echoes(spec)?;
+        let echoes = echoes(spec, o.queries)?;
         let vocab = Vocab {
             entities: n,
             hops: o.hops,
@@ -141,6 +157,7 @@ impl Synthetic {
         let images = images(spec, n)?;
         Ok(Synthetic {
             vocab,
+            queries: o.queries,
             noise: o.noise,
             batch: spec.batch,
             images,
@@ -166,13 +183,13 @@ fn fewest_rows(spec: &DataSpec) -> Result<usize, DataError> {
     Ok(fewest)
 }
 
-/// The text stems after the first, which get a copy of the query.
-fn echoes(spec: &DataSpec) -> Result<Vec<String>, DataError> {
+/// The text stems after the first, which get a copy of the queries (`? x k` each).
+fn echoes(spec: &DataSpec, queries: usize) -> Result<Vec<(String, usize)>, DataError> {
     let mut echoes = Vec::new();
     for (stem, _, max_len) in spec.text_stems().skip(1) {
-        let why = "a copy of the query `? x k`";
-        need(stem, spec.text_segment(max_len), 3, why)?;
-        echoes.push(stem.to_string());
+        let why = "a copy of the queries `? x k`";
+        need(stem, spec.text_segment(max_len), 3 * queries, why)?;
+        echoes.push((stem.to_string(), 3 * queries));
     }
     Ok(echoes)
 }
@@ -180,7 +197,7 @@ fn echoes(spec: &DataSpec) -> Result<Vec<String>, DataError> {
 /// The layout: image segments in the spec's order, the query copies, the task's text.
 fn layout(
     spec: &DataSpec,
-    echoes: &[String],
+    echoes: &[(String, usize)],
     text: &Option<(String, usize)>,
 ) -> Result<Vec<(String, usize)>, DataError> {
     let mut layout = Vec::new();
@@ -189,7 +206,7 @@ fn layout(
             layout.push((s.name.clone(), to_usize(rows, &s.name, "rows")?));
         }
     }
-    layout.extend(echoes.iter().map(|e| (e.clone(), 3)));
+    layout.extend(echoes.iter().cloned());
     layout.extend(text.iter().cloned());
     Ok(layout)
 }
@@ -289,7 +306,7 @@ impl Source for Synthetic {
         let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let mut features: BTreeMap<String, Vec<f32>> = BTreeMap::new();
         for _ in 0..self.batch {
-            let task = Task::draw(rng, n, self.vocab.hops);
+            let task = Task::draw(rng, n, self.vocab.hops, self.queries);
             for image in &self.images {
                 match &image.shows {
                     Shows::Codes { codebook } => {
@@ -302,7 +319,7 @@ impl Source for Synthetic {
                     }
                 }
             }
-            for stem in &self.echoes {
+            for (stem, _) in &self.echoes {
                 task.query(self.vocab, ids.entry(stem.clone()).or_default());
             }
             if let Some((stem, _)) = &self.text {
@@ -329,9 +346,11 @@ impl Source for Synthetic {
             .map(|(s, n)| format!("{s}:{n}"))
             .collect();
         format!(
-            "synthetic multi-hop: {} entities, {} hops, noise {}; layout {}",
+            "synthetic multi-hop: {} entities, {} hops, {} {}, noise {}; layout {}",
             self.vocab.entities,
             self.vocab.hops,
+            self.queries,
+            if self.queries == 1 { "query" } else { "queries" },
             self.noise,
             layout.join(",")
         )
