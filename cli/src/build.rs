@@ -37,26 +37,20 @@ pub struct BuildArgs {
     no_svg: bool,
 }
 
-/// Where a build's graph comes from: a checked `.arch` file or an IR document.
+/// Where a command's graph comes from: a `.arch` file or an IR document, checked alike
+/// (an IR through `archc::check_ir`, its diagnostics located in the YAML). Exit 1 with the
+/// diagnostics printed if it has errors.
 pub fn load_graph(path: &Path, inst: &Instantiate) -> Result<ArchGraph, ExitCode> {
     let bytes = read(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
     let name = path.display().to_string();
-    if is_ir(path) {
-        if inst.is_set() {
-            eprintln!("error: {name}: `--set`, `--smoke` and `--scale` apply to .arch files, not to a built IR");
-            return Err(ExitCode::from(2));
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        let ir = archc::ir::yaml_to_ir(&text).map_err(|e| {
-            eprintln!("error: {name}: {e}");
-            ExitCode::from(2)
-        })?;
-        return Ok(archc::ir::ir_to_graph(&ir));
+    if is_ir(path) && inst.is_set() {
+        eprintln!("error: {name}: `--set`, `--smoke` and `--scale` apply to .arch files, not to a built IR");
+        return Err(ExitCode::from(2));
     }
-    let (src, checked) = crate::check_file(&bytes, &inst.options());
+    let (src, checked) = crate::check_file(path, &bytes, &inst.options());
     render::human(&checked.diagnostics, &name, src);
     match checked.graph {
         Some(g) if !checked.has_errors() => Ok(g),
@@ -64,7 +58,8 @@ pub fn load_graph(path: &Path, inst: &Instantiate) -> Result<ArchGraph, ExitCode
     }
 }
 
-fn is_ir(path: &Path) -> bool {
+/// An IR document, by its extension.
+pub fn is_ir(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
 }

@@ -198,10 +198,17 @@ pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Checks one file's bytes: the text its diagnostics point into (the file without a
-/// byte-order mark, or its bytes as they are when they are not UTF-8), and the result.
-pub(crate) fn check_file<'a>(bytes: &'a [u8], opts: &CheckOptions) -> (&'a [u8], archc::Checked) {
+/// Checks one file's bytes, a `.arch` file or an IR (`.yaml`, `.yml`, `.json`: what
+/// `archc build` writes, read back through the same checks): the text its diagnostics
+/// point into (the file without a byte-order mark, or its bytes as they are when they are
+/// not UTF-8), and the result.
+pub(crate) fn check_file<'a>(
+    path: &std::path::Path,
+    bytes: &'a [u8],
+    opts: &CheckOptions,
+) -> (&'a [u8], archc::Checked) {
     match archc::decode(bytes) {
+        Ok(src) if build::is_ir(path) => (src.as_bytes(), archc::check_ir(src, opts)),
         Ok(src) => (src.as_bytes(), archc::check_source(src, opts)),
         Err(d) => (
             bytes,
@@ -226,7 +233,7 @@ fn check(files: &[PathBuf], opts: &CheckOptions, format: Format, emit: Option<Em
                 continue;
             }
         };
-        let (src, checked) = check_file(&bytes, opts);
+        let (src, checked) = check_file(path, &bytes, opts);
         if checked.has_errors() {
             worst = worst.max(1);
         }

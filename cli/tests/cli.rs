@@ -896,3 +896,58 @@ fn every_emitted_form_is_json() {
         }
     }
 }
+
+#[test]
+fn an_edited_ir_is_checked_by_every_command_that_reads_it() {
+    // The edits of gpt2-tiny's ir.yaml: each made `build` exit 0 and then `run` and
+    // `train` panic. Every command now reads an IR through the checks a .arch file gets,
+    // with the diagnostic located in the YAML.
+    let dir = TempDir::new("ir-edits");
+    let built = dir.path().join("b");
+    let o = archc([
+        Path::new("build"),
+        &models_dir().join("gpt2-tiny.arch"),
+        Path::new("-o"),
+        &built,
+        Path::new("--no-svg"),
+    ]);
+    assert_clean(&o);
+    let ir = std::fs::read_to_string(built.join("ir.yaml")).expect("ir.yaml");
+    assert_clean(&check(&built.join("ir.yaml")));
+    for (name, from, to, code) in [
+        ("heads0", "heads: 4\n", "heads: 0\n", "A0204"),
+        ("heads3", "heads: 4\n", "heads: 3\n", "A0303"),
+        (
+            "vocab",
+            "vocab: 256\n",
+            "vocab: 1000000000000000\n",
+            "A0801",
+        ),
+        ("width", "  width: 64\n", "  width: 32\n", "A0008"),
+    ] {
+        let edited = ir.replacen(from, to, 1);
+        assert_ne!(edited, ir, "{name}: the edit applies");
+        let f = dir.file(&format!("{name}.yaml"), &edited);
+        for cmd in ["check", "build", "run", "train", "gen"] {
+            let out = dir.path().join(format!("{name}-{cmd}"));
+            let args: Vec<&std::ffi::OsStr> = match cmd {
+                "check" | "run" => vec![cmd.as_ref(), f.as_os_str()],
+                "gen" => vec![
+                    "gen".as_ref(),
+                    "torch".as_ref(),
+                    f.as_os_str(),
+                    "-o".as_ref(),
+                    out.as_os_str(),
+                ],
+                _ => vec![cmd.as_ref(), f.as_os_str(), "-o".as_ref(), out.as_os_str()],
+            };
+            let o = archc(args);
+            assert_diagnosed(&o, Some(code));
+            assert!(
+                stderr(&o).contains(&format!("{name}.yaml:")),
+                "{name} {cmd}: not located in the YAML:\n{}",
+                stderr(&o)
+            );
+        }
+    }
+}

@@ -46,6 +46,26 @@ pub enum Error {
         at: Span,
         digits: usize,
     },
+    /// An IR document that is not YAML of the IR's shape (`first`: where a repeated key
+    /// first appears).
+    IrMalformed {
+        at: Span,
+        reason: String,
+        first: Option<Span>,
+    },
+    /// An IR document written for another IR schema.
+    IrSchema {
+        at: Span,
+        found: String,
+        expected: u32,
+    },
+    /// A value of an IR document (`field`, a path like `nodes[3].width`) that its layers
+    /// do not give.
+    IrInconsistent {
+        at: Span,
+        field: String,
+        reason: String,
+    },
 
     // ---- A01xx: names and items ----
     UnknownName {
@@ -352,12 +372,12 @@ pub enum Error {
 
 /// Every code, in order. The registry test checks each has an explain page that fails with it.
 pub const CODES: &[&str] = &[
-    "A0001", "A0002", "A0003", "A0004", "A0005", "A0101", "A0102", "A0103", "A0104", "A0105",
-    "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0112", "A0113", "A0114", "A0201",
-    "A0202", "A0203", "A0204", "A0205", "A0206", "A0207", "A0301", "A0302", "A0303", "A0304",
-    "A0305", "A0306", "A0401", "A0402", "A0403", "A0404", "A0405", "A0406", "A0407", "A0501",
-    "A0502", "A0503", "A0504", "A0505", "A0601", "A0602", "A0603", "A0701", "A0702", "A0801",
-    "A0802",
+    "A0001", "A0002", "A0003", "A0004", "A0005", "A0006", "A0007", "A0008", "A0101", "A0102",
+    "A0103", "A0104", "A0105", "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0112",
+    "A0113", "A0114", "A0201", "A0202", "A0203", "A0204", "A0205", "A0206", "A0207", "A0301",
+    "A0302", "A0303", "A0304", "A0305", "A0306", "A0401", "A0402", "A0403", "A0404", "A0405",
+    "A0406", "A0407", "A0501", "A0502", "A0503", "A0504", "A0505", "A0601", "A0602", "A0603",
+    "A0701", "A0702", "A0801", "A0802",
 ];
 
 /// Lints: checks whose level a file may change with `allow`, `warn` or `deny`.
@@ -408,6 +428,9 @@ impl Error {
             TooDeep { .. } => "A0003",
             NumberTooLarge { .. } => "A0004",
             NameTooLong { .. } => "A0005",
+            IrMalformed { .. } => "A0006",
+            IrSchema { .. } => "A0007",
+            IrInconsistent { .. } => "A0008",
             UnknownName { .. } => "A0101",
             Duplicate { .. } => "A0102",
             UnknownKey { .. } => "A0103",
@@ -494,6 +517,7 @@ impl Error {
             | TooDeep { at, .. }
             | NumberTooLarge { at, .. }
             | NameTooLong { at, .. } => *at,
+            IrMalformed { at, .. } | IrSchema { at, .. } | IrInconsistent { at, .. } => *at,
             UnknownName { at, .. }
             | Duplicate { at, .. }
             | UnknownKey { at, .. }

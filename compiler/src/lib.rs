@@ -98,25 +98,43 @@ pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Parses, resolves, builds and checks one file. Stops after the first stage that
 /// reports an error, so one mistake does not cascade into many.
 pub fn check_source(src: &str, opts: &CheckOptions) -> Checked {
-    let mut out = Checked::default();
     let (ast, errors) = source_to_ast(src);
     if !errors.is_empty() {
-        out.diagnostics = errors
+        return stopped(errors);
+    }
+    check_ast(ast, opts, |_| {})
+}
+
+/// A result that an early stage stopped, with its errors.
+fn stopped(errors: Vec<Error>) -> Checked {
+    finish(Checked {
+        diagnostics: errors
             .into_iter()
             .map(|error| Diagnostic {
                 severity: error.default_severity(),
                 error,
             })
-            .collect();
-        return out;
-    }
-    let (model, errors) = ast_to_model(&ast, &opts.resolve);
+            .collect(),
+        ..Checked::default()
+    })
+}
+
+/// Resolves, builds and checks a syntax tree; `adjust` sees the resolved model before its
+/// graph is built.
+fn check_ast(
+    ast: ast::Ast,
+    opts: &CheckOptions,
+    adjust: impl FnOnce(&mut model::Model),
+) -> Checked {
+    let mut out = Checked::default();
+    let (mut model, errors) = ast_to_model(&ast, &opts.resolve);
     out.ast = Some(ast);
     out.diagnostics = apply_lints(&model, errors);
     if out.has_errors() {
         out.model = Some(model);
         return finish(out);
     }
+    adjust(&mut model);
     let (graph, errors) = model_to_graph(&model);
     out.diagnostics.extend(apply_lints(&model, errors));
     if !out.has_errors() {
@@ -126,6 +144,80 @@ pub fn check_source(src: &str, opts: &CheckOptions) -> Checked {
     }
     out.model = Some(model);
     finish(out)
+}
+
+/// Reads an IR document (`archc build`'s `ir.yaml`) back through the same checks as a
+/// `.arch` file: the document as the syntax tree that says the same (every value located
+/// in the YAML), resolved, built and checked, and then the rebuilt graph compared with
+/// the document, which must say nothing its layers do not. `opts` gives the limits (an
+/// IR is already instantiated: its overridden parameters are marked in it).
+pub fn check_ir(text: &str, opts: &CheckOptions) -> Checked {
+    let doc = match ir::read::yaml_to_spanned(text) {
+        Ok(d) => d,
+        Err(e) => return stopped(vec![e]),
+    };
+    let theirs = match ir::read::spanned_to_ir(&doc) {
+        Ok(ir) => ir,
+        Err(e) => return stopped(vec![e]),
+    };
+    let (ast, errors) = ir::ir_to_ast(&theirs, &doc);
+    if !errors.is_empty() {
+        return stopped(errors);
+    }
+    let mut opts = opts.clone();
+    opts.resolve = resolve::Options {
+        scale: None,
+        overrides: theirs
+            .params
+            .iter()
+            .filter(|p| p.overridden)
+            .map(|p| (p.name.clone(), p.value.to_string()))
+            .collect(),
+    };
+    let mut out = check_ast(ast, &opts, |m| {
+        for spec in block_specs(m) {
+            spec.def = ir::block_def_name(&spec.def).to_string();
+        }
+    });
+    let Some(graph) = out.graph.as_mut().filter(|_| {
+        !out.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }) else {
+        return out;
+    };
+    let ours = graph_to_ir(graph);
+    let errors = ir::compare(&doc, &theirs, &ours);
+    if errors.is_empty() {
+        // The document's order of lint attributes (a set to the checks) is kept.
+        let mut lints = std::mem::take(&mut graph.lints);
+        for l in &theirs.lints {
+            if let Some(i) = lints.iter().position(|x| {
+                x.lint.name() == l.lint && x.level.as_str() == l.level && x.item == l.item
+            }) {
+                graph.lints.push(lints.remove(i));
+            }
+        }
+        graph.lints.extend(lints);
+    }
+    out.diagnostics
+        .extend(errors.into_iter().map(|error| Diagnostic {
+            severity: error.default_severity(),
+            error,
+        }));
+    finish(out)
+}
+
+/// Every block of a model, wherever it sits.
+fn block_specs(m: &mut model::Model) -> impl Iterator<Item = &mut model::BlockSpec> {
+    let stems = m.stems.iter_mut().flat_map(|s| s.blocks.iter_mut());
+    let trunk = m.trunk.iter_mut().flat_map(|t| t.blocks.iter_mut());
+    let heads = m.heads.iter_mut().flat_map(|h| h.blocks.iter_mut());
+    let layers = m.layers.iter_mut().filter_map(|l| match &mut l.kind {
+        model::LayerKind::Block(b) => Some(b),
+        _ => None,
+    });
+    stems.chain(trunk).chain(heads).chain(layers)
 }
 
 fn finish(mut out: Checked) -> Checked {

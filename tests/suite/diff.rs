@@ -198,7 +198,13 @@ fn ir_yaml_equals_the_arch_it_was_built_from() {
         let path = dir.join("ir.yaml");
         std::fs::write(&path, archc::ir::ir_to_yaml(&archc::graph_to_ir(&g))).expect("write");
         let text = std::fs::read_to_string(&path).expect("read");
-        let back = archc::ir::ir_to_graph(&archc::ir::yaml_to_ir(&text).expect("IR reads back"));
+        let checked = archc::check_ir(&text, &archc::CheckOptions::default());
+        assert!(
+            !checked.has_errors(),
+            "{rel}: {:?}",
+            checked.diagnostics.first()
+        );
+        let back = checked.graph.expect("a checked IR has a graph");
         for d in [diff(&g, &back), diff(&back, &g)] {
             assert!(d.equal, "{rel}: {d:#?}");
             assert_eq!(

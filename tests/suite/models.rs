@@ -179,6 +179,43 @@ fn models_are_in_canonical_layout() {
     }
 }
 
+/// Every model's IR, at full size and at its smoke scale, reads back through the same
+/// checks as its `.arch` file (`archc::check_ir`): clean, with the warnings the file has,
+/// and the graph it rebuilds writes the same document again, byte for byte.
+#[test]
+fn every_model_ir_checks_clean_and_rebuilds_byte_for_byte() {
+    for m in all_models() {
+        let src = read(&m);
+        let has_smoke = src.contains("scale smoke");
+        for scale in [None, Some("smoke")]
+            .into_iter()
+            .filter(|s| s.is_none() || has_smoke)
+        {
+            let mut opts = CheckOptions::default();
+            opts.resolve.scale = scale.map(str::to_string);
+            let c = check_clean(&m, &opts);
+            let yaml = archc::ir::ir_to_yaml(&archc::graph_to_ir(c.graph.as_ref().unwrap()));
+            let back = archc::check_ir(&yaml, &CheckOptions::default());
+            assert!(
+                !back.has_errors(),
+                "{m} ({scale:?}): its IR does not check:\n{}",
+                crate::common::render_all(&back.diagnostics, "ir.yaml", yaml.as_bytes())
+            );
+            let codes = |c: &archc::Checked| {
+                let mut v: Vec<&str> = c.diagnostics.iter().map(|d| d.error.code()).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(codes(&back), codes(&c), "{m} ({scale:?}): other warnings");
+            let again = archc::ir::ir_to_yaml(&archc::graph_to_ir(back.graph.as_ref().unwrap()));
+            assert_eq!(
+                again, yaml,
+                "{m} ({scale:?}): the IR is not written back the same"
+            );
+        }
+    }
+}
+
 /// The fast YAML writer (`ir_to_yaml`) writes a document that serde_norway reads back to
 /// the same IR, and it is a fixed point. (It quotes a few words serde_norway leaves bare,
 /// such as a key `n`, which YAML 1.1 readers take for a boolean.)

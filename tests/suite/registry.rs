@@ -3,7 +3,7 @@
 
 use crate::common::{check_bytes, header_options, unescape_bytes};
 use archc::diag::CODES;
-use archc::explain::{example, page, PAGES};
+use archc::explain::{example, ir_example, page, PAGES};
 
 #[test]
 fn every_code_has_a_page_whose_example_fails_with_it() {
@@ -13,11 +13,16 @@ fn every_code_has_a_page_whose_example_fails_with_it() {
             problems.push(format!("{code}: no explain page"));
             continue;
         };
-        let Some(ex) = example(p) else {
-            problems.push(format!("{code}: the page has no ```arch example"));
+        let checked = if let Some(ex) = ir_example(p) {
+            archc::check_ir(ex, &archc::CheckOptions::default())
+        } else if let Some(ex) = example(p) {
+            check_bytes(&unescape_bytes(ex), &header_options(ex)).1
+        } else {
+            problems.push(format!(
+                "{code}: the page has no ```arch (or ```yaml) example"
+            ));
             continue;
         };
-        let (_, checked) = check_bytes(&unescape_bytes(ex), &header_options(ex));
         let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.error.code()).collect();
         if !codes.contains(code) {
             problems.push(format!("{code}: the example gives {codes:?}"));

@@ -1,4 +1,5 @@
-//! Golden UI tests: every `tests/ui/<area>/<name>.arch` is checked and its rendered
+//! Golden UI tests: every `tests/ui/<area>/<name>.arch` (and IR document `.yaml`) is
+//! checked and its rendered
 //! diagnostics (no colour, width 100) must equal `<name>.stderr` byte for byte.
 //! A first line `// archc: --set d=3 --smoke` passes options. `BLESS=1` rewrites goldens.
 
@@ -14,7 +15,7 @@ fn arch_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             arch_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "arch") {
+        } else if p.extension().is_some_and(|e| e == "arch" || e == "yaml") {
             out.push(p);
         }
     }
@@ -28,7 +29,15 @@ pub fn render_ui(path: &Path) -> String {
         .display()
         .to_string();
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let (src, checked) = check_bytes(&unescape_bytes(&text), &header_options(&text));
+    let (src, checked) = if path.extension().is_some_and(|e| e == "yaml") {
+        // An IR document (tests/ui/ir/make.sh writes them), read back as `archc` does.
+        (
+            text.clone().into_bytes(),
+            archc::check_ir(&text, &archc::CheckOptions::default()),
+        )
+    } else {
+        check_bytes(&unescape_bytes(&text), &header_options(&text))
+    };
     let mut out = render_all(&checked.diagnostics, &rel, &src);
     out.push_str(&format!(
         "exit: {}\n",

@@ -1,7 +1,13 @@
 //! `graph_to_ir`: the checked graph as a versioned, deterministic, serialisable document
 //! — what later commands and the runtime consume. Same file, byte-identical IR.
 
+mod compare;
+pub mod read;
+mod source;
 mod yaml;
+
+pub use compare::compare;
+pub use source::{block_def_name, ir_to_ast};
 
 use crate::eval::Value;
 use crate::graph::{ArchGraph, EdgeKind, Node};
@@ -172,124 +178,4 @@ pub fn yaml_to_ir(text: &str) -> Result<Ir, IrError> {
         }
     }
     Ok(ir)
-}
-
-/// The checked graph again, from its IR (spans are gone: the source is not there).
-pub fn ir_to_graph(ir: &Ir) -> ArchGraph {
-    use crate::graph::{Edge, HeadInfo, NodeKind, Owner};
-    use crate::model::{HeadKind, LintAttr, Mask, Param, Projection};
-    let mut g = ArchGraph {
-        name: ir.model.clone(),
-        ..ArchGraph::default()
-    };
-    let ids: Vec<_> = ir
-        .nodes
-        .iter()
-        .map(|n| g.graph.add_node(n.clone()))
-        .collect();
-    for e in &ir.edges {
-        g.graph.add_edge(
-            ids[e.from],
-            ids[e.to],
-            Edge {
-                kind: e.kind.clone(),
-                span: None,
-            },
-        );
-    }
-    g.params = ir
-        .params
-        .iter()
-        .map(|p| Param {
-            name: p.name.clone(),
-            value: p.value,
-            overridden: p.overridden,
-            span: Default::default(),
-        })
-        .collect();
-    g.masks = ir
-        .masks
-        .iter()
-        .map(|m| Mask {
-            modality: m.modality.clone(),
-            modality_span: Default::default(),
-            region: m.region.clone(),
-            span: Default::default(),
-        })
-        .collect();
-    g.lints = ir
-        .lints
-        .iter()
-        .filter_map(|l| {
-            let level = match l.level.as_str() {
-                "allow" => crate::ast::LintLevel::Allow,
-                "warn" => crate::ast::LintLevel::Warn,
-                _ => crate::ast::LintLevel::Deny,
-            };
-            Some(LintAttr {
-                lint: crate::diag::Lint::from_name(&l.lint)?,
-                level,
-                item: l.item.clone(),
-                span: Default::default(),
-            })
-        })
-        .collect();
-    // Heads: their projection, latent (what enters the projection) and objective.
-    let mut heads: Vec<String> = Vec::new();
-    for n in &ir.nodes {
-        if let Owner::Head(h) = &n.owner {
-            if !heads.contains(h) {
-                heads.push(h.clone());
-            }
-        }
-    }
-    for h in heads {
-        let of_head: Vec<_> = ids
-            .iter()
-            .copied()
-            .filter(|i| g.graph[*i].owner == Owner::Head(h.clone()))
-            .collect();
-        let projection = of_head
-            .iter()
-            .copied()
-            .find(|i| matches!(g.graph[*i].kind, NodeKind::Projection { .. }));
-        let objective_node = of_head
-            .iter()
-            .copied()
-            .find(|i| matches!(g.graph[*i].kind, NodeKind::Objective { .. }));
-        let latent = projection
-            .or(objective_node)
-            .and_then(|p| g.data_inputs(p).first().map(|(s, _)| *s));
-        let (target, objective) = match objective_node.map(|o| &g.graph[o].kind) {
-            Some(NodeKind::Objective { target, objective }) => {
-                (target.clone(), Some(objective.clone()))
-            }
-            _ => (None, None),
-        };
-        let kind = match (&objective, projection.map(|p| &g.graph[p].kind)) {
-            (Some(o), _) if o.kind.name() == "next_token" => HeadKind::Text,
-            (Some(o), _) if o.kind.name() == "vq_ce" => HeadKind::Codes,
-            (Some(o), _) if o.kind.name() == "masked_regression" => HeadKind::Features,
-            (Some(o), _) if o.kind.name() == "diffusion" => HeadKind::Diffusion,
-            (
-                _,
-                Some(NodeKind::Projection {
-                    out,
-                    projection: Projection::Linear { .. } | Projection::Mlp { .. },
-                    ..
-                }),
-            ) => HeadKind::Classifier { classes: *out },
-            _ => HeadKind::Classifier { classes: 0 },
-        };
-        g.heads.push(HeadInfo {
-            name: h,
-            span: Default::default(),
-            kind,
-            target,
-            projection,
-            latent,
-            objective,
-        });
-    }
-    g
 }

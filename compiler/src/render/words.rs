@@ -85,6 +85,31 @@ pub fn words(e: &Error) -> Words {
             vec![p(at, "this name".into())],
             Some("use a shorter name".into()),
         ),
+        IrMalformed { at, reason, first } => {
+            let mut labels = vec![p(at, "here".into())];
+            if let Some(f) = first {
+                labels.push(s(f, "first here".into()));
+            }
+            (
+                format!("not an archc IR: {reason}"),
+                labels,
+                Some("an IR is what `archc build` writes as `ir.yaml`; rebuild it from the .arch file, or mend it here".into()),
+            )
+        }
+        IrSchema { at, found, expected } => (
+            if found == "none" {
+                format!("the document has no `schema`: an IR says which schema it is written in (this archc reads {expected})")
+            } else {
+                format!("IR schema {found}, but this archc reads schema {expected}")
+            },
+            vec![p(at, "the schema".into())],
+            Some("rebuild the IR from its .arch file with this archc (`archc build FILE.arch`)".into()),
+        ),
+        IrInconsistent { at, field, reason } => (
+            format!("the IR's {field} {reason}"),
+            vec![p(at, "does not follow from the layers".into())],
+            Some("an IR states some things twice (widths, rows, edges, sizes its layers imply): change a layer's own value and let `archc build` write the rest, or rebuild the IR from its .arch file".into()),
+        ),
         UnknownName { at, name, what, suggestion } => (
             format!("unknown {what} `{}`", short(name)),
             vec![p(at, format!("no {what} has this name"))],

@@ -8,6 +8,8 @@ mod post;
 mod props;
 mod values;
 
+pub use items::item_name;
+
 use crate::ast::{Ast, Attr, Expr, ItemKind};
 use crate::diag::{Error, Lint};
 use crate::eval::{self, Scope, Value};

@@ -76,11 +76,9 @@ impl Options {
                         .filter(|v| v.is_finite() && *v >= 0.0)
                         .ok_or_else(|| bad("`noise` takes a number >= 0".into()))?
                 }
-                other => {
-                    return Err(bad(format!(
-                        "unknown option `{other}`; the options are entities, hops, queries and noise"
-                    )))
-                }
+                other => return Err(bad(format!(
+                    "unknown option `{other}`; the options are entities, hops, queries and noise"
+                ))),
             }
         }
         Ok(o)
@@ -350,7 +348,11 @@ impl Source for Synthetic {
             self.vocab.entities,
             self.vocab.hops,
             self.queries,
-            if self.queries == 1 { "query" } else { "queries" },
+            if self.queries == 1 {
+                "query"
+            } else {
+                "queries"
+            },
             self.noise,
             layout.join(",")
         )

@@ -1,0 +1,218 @@
+//! The last check of an IR document: the graph its layers rebuild into must be the graph
+//! it holds. Everything an IR states beyond its layers' own values (widths, rows, edges,
+//! derived sizes) is redundant; a hand edit that changes one copy and not the others is
+//! reported at the copy that disagrees, and so is a field no reader knows.
+
+use super::read::{describe, Seg, Spanned, Yaml};
+use super::Ir;
+use crate::diag::Error;
+use serde_json::Value;
+
+/// Differences between the document (`doc`, read as `theirs`) and the IR its layers
+/// rebuild into (`ours`), each at its place in the document.
+pub fn compare(doc: &Spanned, theirs: &Ir, ours: &Ir) -> Vec<Error> {
+    let mut errors = Vec::new();
+    let b = serde_json::to_value(theirs).unwrap_or(Value::Null);
+    unknown_fields(doc, &b, &mut Vec::new(), &mut errors);
+    let a = serde_json::to_value(ours).unwrap_or(Value::Null);
+    for k in ["schema", "model", "params", "masks"] {
+        diff(doc, &[Seg::Key(k.into())], &a[k], &b[k], &mut errors);
+    }
+    lints(doc, theirs, ours, &mut errors);
+    nodes(doc, &a["nodes"], &b["nodes"], &mut errors);
+    if errors.is_empty() {
+        edges(doc, theirs, ours, &mut errors);
+    }
+    errors
+}
+
+/// Keys of the document that the IR has no field for (serde passes over them).
+fn unknown_fields(doc: &Spanned, known: &Value, path: &mut Vec<Seg>, errors: &mut Vec<Error>) {
+    match (&doc.value, known) {
+        (Yaml::Map(m), Value::Object(k)) => {
+            for (key, span, v) in m {
+                match k.get(key) {
+                    Some(inner) => {
+                        path.push(Seg::Key(key.clone()));
+                        unknown_fields(v, inner, path, errors);
+                        path.pop();
+                    }
+                    None => errors.push(Error::IrMalformed {
+                        at: *span,
+                        reason: format!(
+                            "{} has no field `{key}`: no command would read it",
+                            describe(path)
+                        ),
+                        first: None,
+                    }),
+                }
+            }
+        }
+        (Yaml::Seq(s), Value::Array(k)) => {
+            for (i, (v, inner)) in s.iter().zip(k).enumerate() {
+                path.push(Seg::Index(i));
+                unknown_fields(v, inner, path, errors);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every leaf where `ours` (what the layers give) and `theirs` (the document) differ.
+fn diff(doc: &Spanned, path: &[Seg], ours: &Value, theirs: &Value, errors: &mut Vec<Error>) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b))
+            if a.get("kind") == b.get("kind") && a.get("op") == b.get("op") =>
+        {
+            for (k, va) in a {
+                let mut p = path.to_vec();
+                p.push(Seg::Key(k.clone()));
+                diff(doc, &p, va, b.get(k).unwrap_or(&Value::Null), errors);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                let mut p = path.to_vec();
+                p.push(Seg::Index(i));
+                diff(doc, &p, va, vb, errors);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => errors.push(Error::IrInconsistent {
+            at: doc.span_at(path),
+            field: describe(path),
+            reason: format!("is {}, but the layers give {}", shown(b), shown(a)),
+        }),
+    }
+}
+
+fn shown(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "missing".to_string(),
+        Value::String(s) => format!("`{s}`"),
+        Value::Array(a) => format!("a list of {}", a.len()),
+        Value::Object(_) => serde_json::to_string(v).unwrap_or_default(),
+        v => v.to_string(),
+    };
+    let mut end = s.len().min(120);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < s.len() {
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}
+
+/// Lints compare as a set (a file lists them in its items' order, which the IR does not
+/// keep); the rebuilt graph takes the document's order afterwards.
+fn lints(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
+    let key = |l: &super::IrLint| (l.lint.clone(), l.level.clone(), l.item.clone());
+    let mut left: Vec<_> = ours.lints.iter().map(key).collect();
+    for (i, l) in theirs.lints.iter().enumerate() {
+        match left.iter().position(|k| *k == key(l)) {
+            Some(p) => {
+                left.remove(p);
+            }
+            None => errors.push(Error::IrInconsistent {
+                at: doc.span_at(&[Seg::Key("lints".into()), Seg::Index(i)]),
+                field: describe(&[Seg::Key("lints".into()), Seg::Index(i)]),
+                reason: match &l.item {
+                    Some(item) => format!("names item `{item}`, which is not in the model (or is not a lint this archc knows)"),
+                    None => "is not a lint this archc knows".into(),
+                },
+            }),
+        }
+    }
+}
+
+/// Nodes must come in the order the layers give them; then every field must agree.
+fn nodes(doc: &Spanned, ours: &Value, theirs: &Value, errors: &mut Vec<Error>) {
+    let (Value::Array(a), Value::Array(b)) = (ours, theirs) else {
+        return;
+    };
+    let path_of = |v: &Value| v["path"].as_str().unwrap_or("").to_string();
+    for i in 0..a.len().max(b.len()) {
+        let p = [Seg::Key("nodes".into()), Seg::Index(i)];
+        match (a.get(i), b.get(i)) {
+            (Some(x), Some(y)) if path_of(x) == path_of(y) => diff(doc, &p, x, y, errors),
+            (Some(x), Some(y)) => {
+                errors.push(Error::IrInconsistent {
+                    at: doc.span_at(&[p[0].clone(), p[1].clone(), Seg::Key("path".into())]),
+                    field: describe(&p),
+                    reason: format!(
+                        "is `{}`, but the layers give `{}` here (an IR lists its nodes in the order archc writes them)",
+                        path_of(y),
+                        path_of(x)
+                    ),
+                });
+                return;
+            }
+            (Some(x), None) => {
+                errors.push(Error::IrInconsistent {
+                    at: doc.span_at(&[Seg::Key("nodes".into())]),
+                    field: "`nodes`".into(),
+                    reason: format!(
+                        "end at {i} nodes, but the layers give `{}` after them",
+                        path_of(x)
+                    ),
+                });
+                return;
+            }
+            (None, Some(y)) => {
+                errors.push(Error::IrInconsistent {
+                    at: doc.span_at(&p),
+                    field: describe(&p),
+                    reason: format!("is `{}`, a node no layer gives", path_of(y)),
+                });
+                return;
+            }
+            (None, None) => return,
+        }
+    }
+}
+
+/// Edges compare by what they join (the nodes' paths) and what they are; a document may
+/// list them in any order.
+fn edges(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
+    let name = |ir: &Ir, i: usize| ir.nodes[i].path.clone();
+    let kind = |e: &super::IrEdge| serde_json::to_value(&e.kind).unwrap_or(Value::Null);
+    let tag = |e: &super::IrEdge| kind(e)["kind"].as_str().unwrap_or("").to_string();
+    let mut left: Vec<(String, String, String, Value)> = ours
+        .edges
+        .iter()
+        .map(|e| (name(ours, e.from), name(ours, e.to), tag(e), kind(e)))
+        .collect();
+    for (j, e) in theirs.edges.iter().enumerate() {
+        let (from, to, t) = (name(theirs, e.from), name(theirs, e.to), tag(e));
+        let p = [Seg::Key("edges".into()), Seg::Index(j)];
+        match left
+            .iter()
+            .position(|(f, x, k, _)| *f == from && *x == to && *k == t)
+        {
+            Some(i) => {
+                let (.., want) = left.remove(i);
+                let got = kind(e);
+                if got != want {
+                    let mut d = Vec::new();
+                    diff(doc, &p, &want, &got, &mut d);
+                    errors.extend(d);
+                }
+            }
+            None => errors.push(Error::IrInconsistent {
+                at: doc.span_at(&p),
+                field: describe(&p),
+                reason: format!("joins `{from}` to `{to}` ({t}), and no layer reads that"),
+            }),
+        }
+    }
+    for (from, to, t, _) in left {
+        errors.push(Error::IrInconsistent {
+            at: doc.key_span(&[], "edges").unwrap_or(doc.span),
+            field: "`edges`".into(),
+            reason: format!("lack the {t} edge from `{from}` to `{to}` that the layers give"),
+        });
+    }
+}
