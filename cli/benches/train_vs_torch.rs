@@ -65,7 +65,7 @@ fn main() {
         let spec = data_spec(&g, BATCH, None);
         let (model, plan) = graph_to_model::<B>(&g, &device).unwrap();
         let config = TrainConfig {
-            steps: 1_000_000,
+            horizon: 1_000_000,
             accum: 1,
             adamw: AdamWConfig::default(),
             min_lr: 1e-4,

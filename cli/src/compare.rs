@@ -167,7 +167,7 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             .map_err(|e| fail(format!("{name}: {e}")))?;
         let params = model.num_params();
         let config = TrainConfig {
-            steps,
+            horizon: steps,
             accum: 1,
             adamw: AdamWConfig {
                 lr: args.lr,

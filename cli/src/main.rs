@@ -10,6 +10,7 @@ mod plot;
 mod render;
 mod run;
 mod sample;
+mod settings;
 mod summary;
 mod train;
 

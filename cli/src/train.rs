@@ -5,6 +5,7 @@
 //! kept).
 
 use crate::metrics::{read_losses, Columns, Metrics, MetricsFormat};
+use crate::settings::{Given, Settings};
 use crate::summary::thousands;
 use crate::Instantiate;
 use archc::graph::ArchGraph;
@@ -34,46 +35,54 @@ pub struct TrainArgs {
     file: PathBuf,
     #[command(flatten)]
     inst: Instantiate,
-    /// `synthetic[:entities=N,hops=H,noise=X]`, `text:PATH`, `bin:PATH[:u16|u32]` or
-    /// `shards:PATH` (docs/data.md).
-    #[arg(long, default_value = "synthetic")]
-    data: String,
-    /// Optimizer steps.
+    /// `synthetic[:entities=N,hops=H,queries=Q,noise=X]`, `text:PATH`, `bin:PATH[:u16|u32]`
+    /// or `shards:PATH` (docs/data.md). Default: synthetic (a resumed run: its own).
+    #[arg(long)]
+    data: Option<String>,
+    /// The step the run ends at (a resumed run continues to it).
     #[arg(long, default_value_t = 200)]
     steps: u64,
-    /// Sequences per micro-batch.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
+    /// Sequences per micro-batch [default: 8].
+    #[arg(long)]
+    batch: Option<usize>,
     /// The longest text segment (default: the text stem's max_len).
     #[arg(long)]
     seq: Option<usize>,
-    /// Micro-batches per step (gradient accumulation).
-    #[arg(long, default_value_t = 1)]
-    accum: usize,
-    /// Peak learning rate (PyTorch AdamW's default).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
+    /// Micro-batches per step (gradient accumulation) [default: 1].
+    #[arg(long)]
+    accum: Option<usize>,
+    /// Peak learning rate [default: 0.001, PyTorch AdamW's].
+    #[arg(long)]
+    lr: Option<f64>,
     /// Where the cosine ends (default: lr / 10).
     #[arg(long)]
     min_lr: Option<f64>,
-    /// Linear warmup steps (default: steps / 10, at most 100).
+    /// Linear warmup steps (default: a tenth of the horizon, at most 100).
     #[arg(long)]
     warmup: Option<u64>,
-    /// Clip the global gradient norm to this; 0 for no clipping.
-    #[arg(long, default_value_t = 1.0)]
-    clip: f64,
-    /// AdamW's decoupled weight decay on matrices and embeddings (PyTorch's default).
-    #[arg(long, default_value_t = 1e-2)]
-    weight_decay: f64,
-    #[arg(long, default_value_t = 0.9)]
-    beta1: f64,
-    #[arg(long, default_value_t = 0.999)]
-    beta2: f64,
-    #[arg(long, default_value_t = 1e-8)]
-    eps: f64,
-    /// Seeds the parameters, the data and every training draw.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// The schedule's length: cosine from the peak down to --min-lr at this step, and
+    /// --min-lr after it (default: --steps of the run's start; a run resumed to more steps
+    /// trains its extra steps at --min-lr unless it was started with a longer horizon).
+    #[arg(long, value_name = "STEPS")]
+    horizon: Option<u64>,
+    /// Clip the global gradient norm to this; 0 for no clipping [default: 1].
+    #[arg(long)]
+    clip: Option<f64>,
+    /// AdamW's decoupled weight decay on matrices and embeddings [default: 0.01, PyTorch's].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// [default: 0.9]
+    #[arg(long)]
+    beta1: Option<f64>,
+    /// [default: 0.999]
+    #[arg(long)]
+    beta2: Option<f64>,
+    /// [default: 1e-8]
+    #[arg(long)]
+    eps: Option<f64>,
+    /// Seeds the parameters, the data and every training draw [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: DeviceChoice,
@@ -119,67 +128,72 @@ pub fn train(args: &TrainArgs) -> ExitCode {
 }
 
 impl TrainArgs {
-    fn config(&self) -> TrainConfig {
-        TrainConfig {
-            steps: self.steps,
+    /// The settings flags as given.
+    fn given(&self) -> Given {
+        Given {
+            batch: self.batch,
+            seq: self.seq,
             accum: self.accum,
-            adamw: AdamWConfig {
-                lr: self.lr,
-                beta1: self.beta1,
-                beta2: self.beta2,
-                eps: self.eps,
-                weight_decay: self.weight_decay,
-            },
-            min_lr: self.min_lr.unwrap_or(self.lr / 10.0),
-            warmup: self.warmup.unwrap_or((self.steps / 10).min(100)),
+            lr: self.lr,
+            min_lr: self.min_lr,
+            warmup: self.warmup,
+            horizon: self.horizon,
             clip: self.clip,
+            weight_decay: self.weight_decay,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
         }
-    }
-
-    /// What must match to resume a run (the step count may grow).
-    fn settings(&self) -> BTreeMap<String, String> {
-        let c = self.config();
-        BTreeMap::from([
-            ("batch".into(), self.batch.to_string()),
-            ("seq".into(), format!("{:?}", self.seq)),
-            ("accum".into(), self.accum.to_string()),
-            ("lr".into(), c.adamw.lr.to_string()),
-            ("min_lr".into(), c.min_lr.to_string()),
-            ("warmup".into(), c.warmup.to_string()),
-            ("clip".into(), c.clip.to_string()),
-            ("weight_decay".into(), c.adamw.weight_decay.to_string()),
-            (
-                "betas".into(),
-                format!("{} {}", c.adamw.beta1, c.adamw.beta2),
-            ),
-            ("eps".into(), c.adamw.eps.to_string()),
-        ])
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.steps == 0 || self.batch == 0 || self.accum == 0 || self.seq == Some(0) {
-            return Err("--steps, --batch, --accum and --seq must be at least 1".into());
+        let zero = |v: Option<usize>| v == Some(0);
+        if self.steps == 0
+            || zero(self.batch)
+            || zero(self.accum)
+            || zero(self.seq)
+            || self.horizon == Some(0)
+        {
+            return Err("--steps, --batch, --accum, --seq and --horizon must be at least 1".into());
         }
         for (name, v) in [("--lr", self.lr), ("--eps", self.eps)] {
-            if !(v.is_finite() && v > 0.0) {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
                 return Err(format!("{name} must be a positive number, not {v}"));
             }
         }
         for (name, v) in [
             ("--clip", self.clip),
             ("--weight-decay", self.weight_decay),
-            ("--min-lr", self.min_lr.unwrap_or(0.0)),
+            ("--min-lr", self.min_lr),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(format!("{name} must be a number >= 0, not {v}"));
             }
         }
         for (name, v) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&v) {
+            if let Some(v) = v.filter(|v| !(0.0..1.0).contains(v)) {
                 return Err(format!("{name} must be in [0, 1), not {v}"));
             }
         }
         Ok(())
+    }
+}
+
+/// The runtime's training configuration for `s`.
+fn config(s: &Settings) -> TrainConfig {
+    TrainConfig {
+        horizon: s.horizon,
+        accum: s.accum,
+        adamw: AdamWConfig {
+            lr: s.lr,
+            beta1: s.beta1,
+            beta2: s.beta2,
+            eps: s.eps,
+            weight_decay: s.weight_decay,
+        },
+        min_lr: s.min_lr,
+        warmup: s.warmup,
+        clip: s.clip,
     }
 }
 
@@ -190,6 +204,10 @@ struct Job<'a> {
     ir_sha256: String,
     dir: PathBuf,
     resume: Option<checkpoint::Loaded>,
+    /// The run's settings, data and seed: from the flags, or (resuming) the checkpoint.
+    settings: Settings,
+    data: String,
+    seed: u64,
 }
 
 fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
@@ -210,10 +228,10 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("runs").join(&graph.name));
-    let resume = if args.resume {
+    let (resume, settings, data, seed) = if args.resume {
         let loaded = checkpoint::read(&dir, &graph.name, &ir_sha256).map_err(fail)?;
-        check_resumable(args, &loaded)?;
-        Some(loaded)
+        let (settings, data, seed) = resumable(args, &loaded)?;
+        (Some(loaded), settings, data, seed)
     } else {
         if let Ok(p) = checkpoint::resolve(&dir) {
             return Err(fail(format!(
@@ -222,7 +240,13 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
                 p.display()
             )));
         }
-        None
+        let data = args.data.clone().unwrap_or_else(|| "synthetic".into());
+        (
+            None,
+            Settings::new(&args.given(), args.steps),
+            data,
+            args.seed.unwrap_or(0),
+        )
     };
     std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
     let job = Job {
@@ -231,6 +255,9 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         ir_sha256,
         dir,
         resume,
+        settings,
+        data,
+        seed,
     };
     match args.device {
         DeviceChoice::Cpu => {
@@ -247,42 +274,45 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
     }
 }
 
-fn check_resumable(args: &TrainArgs, c: &checkpoint::Loaded) -> Result<(), ExitCode> {
-    if c.state.data != args.data {
-        return Err(fail(format!(
-            "checkpoint `{}` was trained with --data {}; resume it with the same data, not `{}`",
-            c.path.display(),
-            c.state.data,
-            args.data
-        )));
+/// What a resumed run continues with: the checkpoint's settings, data and seed. A flag
+/// given again must agree with them (the refusal names it); `--steps` must go further.
+fn resumable(
+    args: &TrainArgs,
+    c: &checkpoint::Loaded,
+) -> Result<(Settings, String, u64), ExitCode> {
+    let at = c.path.display();
+    let mut differ = Vec::new();
+    if let Some(d) = args.data.as_ref().filter(|d| **d != c.state.data) {
+        differ.push(format!("--data {d} (the run's is {})", c.state.data));
     }
-    let ours = args.settings();
-    let changed: Vec<String> = ours
-        .iter()
-        .filter(|(k, v)| c.state.settings.get(*k) != Some(*v))
-        .map(|(k, v)| {
-            format!(
-                "{k} {} (now {v})",
-                c.state.settings.get(k).map_or("unset", |s| s.as_str())
-            )
-        })
-        .collect();
-    if !changed.is_empty() {
+    if let Some(s) = args.seed.filter(|s| *s != c.state.seed) {
+        differ.push(format!("--seed {s} (the run's is {})", c.state.seed));
+    }
+    let settings = match Settings::resumed(&args.given(), &c.state.settings, args.steps) {
+        Ok(s) => Some(s),
+        Err(e) if e.starts_with("--") => {
+            differ.push(e);
+            None
+        }
+        Err(e) => return Err(fail(format!("checkpoint `{at}`: {e}"))),
+    };
+    if !differ.is_empty() {
         return Err(fail(format!(
-            "checkpoint `{}` was trained with other settings: {}; resume with the same ones",
-            c.path.display(),
-            changed.join(", ")
+            "checkpoint `{at}` continues a run with other settings than the flags given: {}; leave those flags out to keep the run's",
+            differ.join(", ")
         )));
     }
     if c.state.step >= args.steps {
         return Err(fail(format!(
-            "checkpoint `{}` is already at step {} of --steps {}; raise --steps to train further",
-            c.path.display(),
-            c.state.step,
-            args.steps
+            "checkpoint `{at}` is already at step {} of --steps {}; raise --steps to train further",
+            c.state.step, args.steps
         )));
     }
-    Ok(())
+    Ok((
+        settings.expect("set when nothing differs"),
+        c.state.data.clone(),
+        c.state.seed,
+    ))
 }
 
 fn columns(t: &Trainer<impl AutodiffBackend>) -> Columns {
@@ -313,11 +343,11 @@ fn train_on<A: AutodiffBackend>(
     device_name: &str,
 ) -> Result<(), ExitCode> {
     let args = job.args;
-    let spec = data_spec(&job.graph, args.batch, args.seq);
-    let mut source = data::open(&args.data, &spec).map_err(fail)?;
-    let (model, plan) = graph_to_model_seeded::<A>(&job.graph, &device, args.seed).map_err(fail)?;
-    let mut t =
-        Trainer::new(model, plan, args.config(), args.seed, device.clone()).map_err(fail)?;
+    let set = &job.settings;
+    let spec = data_spec(&job.graph, set.batch, set.seq);
+    let mut source = data::open(&job.data, &spec).map_err(fail)?;
+    let (model, plan) = graph_to_model_seeded::<A>(&job.graph, &device, job.seed).map_err(fail)?;
+    let mut t = Trainer::new(model, plan, config(set), job.seed, device.clone()).map_err(fail)?;
     if let Some(c) = &job.resume {
         let mut w = Weights::from_bytes(&c.model)
             .map_err(|e| fail(format!("{}: {e}", c.path.display())))?;
@@ -353,17 +383,28 @@ fn train_on<A: AutodiffBackend>(
         source.describe()
     );
     println!(
-        "{} steps from step {}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {}); run directory {}",
-        args.steps,
+        "steps {} to {}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {} at step {}); run directory {}",
         t.step + 1,
-        args.batch,
-        args.accum,
+        args.steps,
+        set.batch,
+        set.accum,
         t.config.adamw.lr,
         t.config.warmup,
         t.config.min_lr,
+        set.horizon,
         job.dir.display()
     );
-    let answers = AnswerSet::new(&t.plan, &args.data, &spec, args.eval_examples, args.seed)
+    if args.steps > set.horizon {
+        println!(
+            "note: steps {} to {} lie past the schedule's horizon (step {}): they train at its final learning rate {} (start a run with --horizon {} to plan a schedule that long)",
+            (set.horizon + 1).max(t.step + 1),
+            args.steps,
+            set.horizon,
+            set.min_lr,
+            args.steps
+        );
+    }
+    let answers = AnswerSet::new(&t.plan, &job.data, &spec, args.eval_examples, job.seed)
         .map_err(|e| fail(format!("held-out examples: {e}")))?;
     let eval_every = args.eval_every.unwrap_or((args.steps / 10).max(1));
     let mut accuracy: Option<(u64, Accuracy)> = None;
@@ -463,11 +504,11 @@ fn save<A: AutodiffBackend>(job: &Job, t: &Trainer<A>) -> Result<PathBuf, ExitCo
         ir_sha256: job.ir_sha256.clone(),
         step: t.step,
         adam_t: t.opt.t,
-        seed: job.args.seed,
+        seed: job.seed,
         draws_rng: t.draws.state(),
         data_rng: t.data_rng.state(),
-        data: job.args.data.clone(),
-        settings: job.args.settings(),
+        data: job.data.clone(),
+        settings: job.settings.to_map(),
         files: BTreeMap::new(),
     };
     checkpoint::write(

@@ -341,7 +341,7 @@ fn the_generated_trainer_refuses_bad_input_with_a_reason() {
             "r",
             "--resume",
         ],
-        "batch 2 (now 3)",
+        "--batch 3 (the run's is 2)",
     );
     refuse(
         &[

@@ -147,7 +147,7 @@ fn a_killed_run_resumes_exactly() {
     let o = archc(&a);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains(&format!("from step {}", ckpt + 1)),
+        String::from_utf8_lossy(&o.stdout).contains(&format!("steps {} to 60", ckpt + 1)),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -160,6 +160,99 @@ fn a_killed_run_resumes_exactly() {
     assert_eq!(resumed, want, "killed at step ~{cut}, checkpoint {ckpt}");
     let _ = std::fs::remove_dir_all(&straight);
     let _ = std::fs::remove_dir_all(&killed);
+}
+
+/// The learning rate of every metrics line.
+fn lrs(dir: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let col = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "lr")
+        .unwrap();
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The README's follow-up: a run resumed with more `--steps` and nothing else continues
+/// with the settings it started with (the warmup it derived from its first `--steps`
+/// included), trains the steps past its schedule's horizon at the final learning rate and
+/// says so; a flag given again with another value is refused by its name; a run started
+/// with `--horizon` and resumed is the uninterrupted run, bit for bit.
+#[test]
+fn a_run_resumes_to_more_steps_with_its_own_schedule() {
+    let m = model("gpt2-tiny.arch");
+    let first = tmp("more-steps");
+    let d = first.to_str().unwrap();
+    let short = |steps: &str, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            m.as_str(),
+            "--steps",
+            steps,
+            "--batch",
+            "2",
+            "-o",
+            d,
+        ];
+        a.extend_from_slice(extra);
+        archc(&a)
+    };
+    assert_eq!(code(&short("20", &[])), 0);
+    let o = short("40", &["--resume"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("steps 21 to 40") && out.contains("past the schedule's horizon (step 20)"),
+        "{out}"
+    );
+    let lr = lrs(&first);
+    assert_eq!(lr.len(), 40);
+    // Warmup 2 (a tenth of 20), cosine to 1e-4 at step 20, then 1e-4 on.
+    assert!(
+        (lr[0] - 5e-4).abs() < 1e-12 && (lr[1] - 1e-3).abs() < 1e-12,
+        "{lr:?}"
+    );
+    assert!(lr[19..].iter().all(|&x| (x - 1e-4).abs() < 1e-12), "{lr:?}");
+
+    // Flags given again: the same value is fine, another one is named (only it).
+    let o = short("60", &["--resume", "--warmup", "5", "--lr", "0.001"]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("--warmup 5 (the run's is 2)") && !e.contains("--lr"),
+        "{e}"
+    );
+
+    // --horizon plans the schedule: 20 + 20 resumed equals 40 straight.
+    let (a, b) = (tmp("horizon-a"), tmp("horizon-b"));
+    let run = |dir: &Path, steps: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            m.as_str(),
+            "--steps",
+            steps,
+            "--batch",
+            "2",
+            "--horizon",
+            "40",
+        ];
+        args.extend(["-o", dir.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = archc(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    };
+    run(&a, "40", &[]);
+    run(&b, "20", &[]);
+    run(&b, "40", &["--resume"]);
+    assert_eq!(losses(&a), losses(&b));
+    assert_eq!(lrs(&a), lrs(&b));
+    for d in [first, a, b] {
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
 
 /// A truncated checkpoint, one of another model, and a directory with none are refused

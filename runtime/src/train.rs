@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 /// The optimisation settings (docs/training.md gives the defaults and their sources).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
-    /// Optimizer steps of the whole run (the schedule's length).
-    pub steps: u64,
+    /// The schedule's length in optimizer steps: warmup, then cosine down to `min_lr` at
+    /// step `horizon`, and `min_lr` after it (a run resumed past its horizon trains there).
+    pub horizon: u64,
     /// Micro-batches per step (gradient accumulation).
     pub accum: usize,
     pub adamw: AdamWConfig,
@@ -137,7 +138,7 @@ impl<A: AutodiffBackend> Trainer<A> {
     /// The learning rate of step `step` (counting from 1).
     pub fn lr_at(&self, step: u64) -> f64 {
         let c = &self.config;
-        scheduled_lr(step, c.adamw.lr, c.min_lr, c.warmup, c.steps)
+        scheduled_lr(step, c.adamw.lr, c.min_lr, c.warmup, c.horizon)
     }
 
     /// One optimizer step. On error the model and optimizer are as before the step.

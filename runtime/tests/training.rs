@@ -89,7 +89,7 @@ fn trainer() -> Trainer<B> {
     let model = model.load(&plan, &mut w).unwrap();
     // make_train_ref.py's settings.
     let config = TrainConfig {
-        steps: 4,
+        horizon: 4,
         accum: 2,
         adamw: AdamWConfig {
             lr: 1e-2,
@@ -272,7 +272,7 @@ mask image: mask_tokens(rate = 0.3..0.7)
     let device = Default::default();
     let (model, plan) = archc_runtime::model::graph_to_model_seeded::<B>(&g, &device, 1).unwrap();
     let config = TrainConfig {
-        steps: 200,
+        horizon: 200,
         accum: 1,
         adamw: AdamWConfig::default(),
         min_lr: 1e-4,

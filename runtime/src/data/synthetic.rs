@@ -76,9 +76,11 @@ impl Options {
                         .filter(|v| v.is_finite() && *v >= 0.0)
                         .ok_or_else(|| bad("`noise` takes a number >= 0".into()))?
                 }
-                other => return Err(bad(format!(
+                other => {
+                    return Err(bad(format!(
                     "unknown option `{other}`; the options are entities, hops, queries and noise"
-                ))),
+                )))
+                }
             }
         }
         Ok(o)

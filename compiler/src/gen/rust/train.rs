@@ -26,23 +26,27 @@ pub const DRAW_STREAM: u64 = 0xD4A3;
 /// Huginn's spread of the log-normal rate: σ = 1/2 (Geiping et al. 2025, §3.3).
 pub const RECURRENCE_SIGMA: f64 = 0.5;
 
-/// `train`'s options: `archc train`'s names and defaults.
-#[derive(Clone, Debug)]
+/// `train`'s options: `archc train`'s names and defaults. A setting left out (`None`) is
+/// its default in a new run and the checkpoint's in a resumed one.
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// `shards:PATH` (or PATH): archc's multimodal shards, as `archc data` writes them.
-    pub data: String,
+    pub data: Option<String>,
+    /// The step the run ends at.
     pub steps: u64,
-    pub batch: usize,
-    pub accum: usize,
-    pub lr: f64,
+    pub batch: Option<usize>,
+    pub accum: Option<usize>,
+    pub lr: Option<f64>,
     pub min_lr: Option<f64>,
     pub warmup: Option<u64>,
-    pub clip: f64,
-    pub weight_decay: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub seed: u64,
+    /// The schedule's length (default: `steps` of the run's start).
+    pub horizon: Option<u64>,
+    pub clip: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    pub eps: Option<f64>,
+    pub seed: Option<u64>,
     /// Starting weights (safetensors by `.arch` name) instead of the seeded ones.
     pub init: Option<String>,
     pub out: Option<PathBuf>,
@@ -53,34 +57,7 @@ pub struct Options {
     pub log_every: Option<u64>,
 }
 
-pub const USAGE: &str = "train --data shards:PATH [--steps N] [--batch N] [--accum N] [--lr X] [--min-lr X] [--warmup N] [--clip X] [--weight-decay X] [--beta1 X] [--beta2 X] [--eps X] [--seed N] [--init WEIGHTS] [-o DIR] [--resume] [--checkpoint-every K] [--keep N] [--metrics csv|jsonl] [--log-every N]";
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            data: String::new(),
-            steps: 200,
-            batch: 8,
-            accum: 1,
-            lr: 1e-3,
-            min_lr: None,
-            warmup: None,
-            clip: 1.0,
-            weight_decay: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            seed: 0,
-            init: None,
-            out: None,
-            resume: false,
-            checkpoint_every: 50,
-            keep: 2,
-            jsonl: false,
-            log_every: None,
-        }
-    }
-}
+pub const USAGE: &str = "train --data shards:PATH [--steps N] [--batch N] [--accum N] [--lr X] [--min-lr X] [--warmup N] [--horizon N] [--clip X] [--weight-decay X] [--beta1 X] [--beta2 X] [--eps X] [--seed N] [--init WEIGHTS] [-o DIR] [--resume] [--checkpoint-every K] [--keep N] [--metrics csv|jsonl] [--log-every N]";
 
 fn value<T: std::str::FromStr>(flag: &str, v: Option<&String>) -> Result<T, String> {
     let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -90,24 +67,25 @@ fn value<T: std::str::FromStr>(flag: &str, v: Option<&String>) -> Result<T, Stri
 impl Options {
     /// Parses the arguments after `train`.
     pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut o = Options::default();
+        let mut o = Options { steps: 200, checkpoint_every: 50, keep: 2, ..Options::default() };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let flag = flag.as_str();
             match flag {
-                "--data" => o.data = value(flag, it.next())?,
+                "--data" => o.data = Some(value(flag, it.next())?),
                 "--steps" => o.steps = value(flag, it.next())?,
-                "--batch" => o.batch = value(flag, it.next())?,
-                "--accum" => o.accum = value(flag, it.next())?,
-                "--lr" => o.lr = value(flag, it.next())?,
+                "--batch" => o.batch = Some(value(flag, it.next())?),
+                "--accum" => o.accum = Some(value(flag, it.next())?),
+                "--lr" => o.lr = Some(value(flag, it.next())?),
                 "--min-lr" => o.min_lr = Some(value(flag, it.next())?),
                 "--warmup" => o.warmup = Some(value(flag, it.next())?),
-                "--clip" => o.clip = value(flag, it.next())?,
-                "--weight-decay" => o.weight_decay = value(flag, it.next())?,
-                "--beta1" => o.beta1 = value(flag, it.next())?,
-                "--beta2" => o.beta2 = value(flag, it.next())?,
-                "--eps" => o.eps = value(flag, it.next())?,
-                "--seed" => o.seed = value(flag, it.next())?,
+                "--horizon" => o.horizon = Some(value(flag, it.next())?),
+                "--clip" => o.clip = Some(value(flag, it.next())?),
+                "--weight-decay" => o.weight_decay = Some(value(flag, it.next())?),
+                "--beta1" => o.beta1 = Some(value(flag, it.next())?),
+                "--beta2" => o.beta2 = Some(value(flag, it.next())?),
+                "--eps" => o.eps = Some(value(flag, it.next())?),
+                "--seed" => o.seed = Some(value(flag, it.next())?),
                 "--init" => o.init = Some(value(flag, it.next())?),
                 "-o" | "--out" => o.out = Some(value::<String>(flag, it.next())?.into()),
                 "--resume" => o.resume = true,
@@ -125,10 +103,10 @@ impl Options {
             }
         }
         // Recorded as `archc train` spells it, so a run resumes in either.
-        if !o.data.is_empty() && !o.data.starts_with("shards:") {
-            o.data = format!("shards:{}", o.data);
+        if let Some(d) = o.data.as_mut().filter(|d| !d.starts_with("shards:")) {
+            *d = format!("shards:{d}");
         }
-        if o.data.is_empty() {
+        if o.data.is_none() && !o.resume {
             return Err("--data is required: archc shards (`archc data FILE -o shard.safetensors` writes archc's built-in task)".into());
         }
         o.check()?;
@@ -136,64 +114,154 @@ impl Options {
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.steps == 0 || self.batch == 0 || self.accum == 0 {
-            return Err("--steps, --batch and --accum must be at least 1".into());
+        let zero = |v: Option<usize>| v == Some(0);
+        if self.steps == 0 || zero(self.batch) || zero(self.accum) || self.horizon == Some(0) {
+            return Err("--steps, --batch, --accum and --horizon must be at least 1".into());
         }
         for (name, v) in [("--lr", self.lr), ("--eps", self.eps)] {
-            if !(v.is_finite() && v > 0.0) {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
                 return Err(format!("{name} must be a positive number, not {v}"));
             }
         }
-        for (name, v) in [("--clip", self.clip), ("--weight-decay", self.weight_decay), ("--min-lr", self.min_lr.unwrap_or(0.0))] {
-            if !(v.is_finite() && v >= 0.0) {
+        for (name, v) in [("--clip", self.clip), ("--weight-decay", self.weight_decay), ("--min-lr", self.min_lr)] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(format!("{name} must be a number >= 0, not {v}"));
             }
         }
         for (name, v) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&v) {
+            if let Some(v) = v.filter(|v| !(0.0..1.0).contains(v)) {
                 return Err(format!("{name} must be in [0, 1), not {v}"));
             }
         }
         Ok(())
     }
+}
 
-    pub fn config(&self) -> TrainConfig {
-        TrainConfig {
-            steps: self.steps,
-            accum: self.accum,
-            adamw: AdamWConfig { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay },
-            min_lr: self.min_lr.unwrap_or(self.lr / 10.0),
-            warmup: self.warmup.unwrap_or((self.steps / 10).min(100)),
-            clip: self.clip,
+/// A run's settings, resolved once when it starts and stored in its checkpoints with
+/// `archc train`'s keys and spelling (shards fix the sequence, so `seq` is always unset).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub batch: usize,
+    pub accum: usize,
+    pub lr: f64,
+    pub min_lr: f64,
+    pub warmup: u64,
+    pub horizon: u64,
+    pub clip: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Settings {
+    /// A new run's: each option or its default (horizon: `steps`; warmup: a tenth of the
+    /// horizon, at most 100; min_lr: lr / 10).
+    pub fn new(o: &Options) -> Settings {
+        let lr = o.lr.unwrap_or(1e-3);
+        let horizon = o.horizon.unwrap_or(o.steps);
+        Settings {
+            batch: o.batch.unwrap_or(8),
+            accum: o.accum.unwrap_or(1),
+            lr,
+            min_lr: o.min_lr.unwrap_or(lr / 10.0),
+            warmup: o.warmup.unwrap_or((horizon / 10).min(100)),
+            horizon,
+            clip: o.clip.unwrap_or(1.0),
+            weight_decay: o.weight_decay.unwrap_or(1e-2),
+            beta1: o.beta1.unwrap_or(0.9),
+            beta2: o.beta2.unwrap_or(0.999),
+            eps: o.eps.unwrap_or(1e-8),
         }
     }
 
-    /// What must match to resume a run: `archc train`'s keys and spelling (shards fix
-    /// the sequence, so `seq` is always unset).
-    pub fn settings(&self) -> BTreeMap<String, String> {
-        let c = self.config();
+    pub fn to_map(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("batch".into(), self.batch.to_string()),
             ("seq".into(), format!("{:?}", None::<usize>)),
             ("accum".into(), self.accum.to_string()),
-            ("lr".into(), c.adamw.lr.to_string()),
-            ("min_lr".into(), c.min_lr.to_string()),
-            ("warmup".into(), c.warmup.to_string()),
-            ("clip".into(), c.clip.to_string()),
-            ("weight_decay".into(), c.adamw.weight_decay.to_string()),
-            ("betas".into(), format!("{} {}", c.adamw.beta1, c.adamw.beta2)),
-            ("eps".into(), c.adamw.eps.to_string()),
+            ("lr".into(), self.lr.to_string()),
+            ("min_lr".into(), self.min_lr.to_string()),
+            ("warmup".into(), self.warmup.to_string()),
+            ("horizon".into(), self.horizon.to_string()),
+            ("clip".into(), self.clip.to_string()),
+            ("weight_decay".into(), self.weight_decay.to_string()),
+            ("betas".into(), format!("{} {}", self.beta1, self.beta2)),
+            ("eps".into(), self.eps.to_string()),
         ])
     }
 
-    fn shards_path(&self) -> &str {
-        self.data.strip_prefix("shards:").unwrap_or(&self.data)
+    /// A resumed run's: the checkpoint's (a checkpoint without a horizon takes the new
+    /// end), each option given checked against them; Err names each that differs.
+    pub fn resumed(o: &Options, m: &BTreeMap<String, String>) -> Result<Settings, String> {
+        fn get<T: std::str::FromStr>(m: &BTreeMap<String, String>, k: &str) -> Result<T, String> {
+            let v = m.get(k).ok_or_else(|| format!("its settings have no `{k}`"))?;
+            v.parse().map_err(|_| format!("its setting `{k}` is `{v}`, which this crate cannot read"))
+        }
+        if m.get("seq").is_some_and(|s| s != "None") {
+            return Err("it was trained with --seq, which shards do not take".into());
+        }
+        let betas: String = get(m, "betas")?;
+        let (beta1, beta2) = betas
+            .split_once(' ')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .ok_or_else(|| format!("its setting `betas` is `{betas}`, which this crate cannot read"))?;
+        let stored_horizon = m.get("horizon").and_then(|h| h.parse().ok());
+        let s = Settings {
+            batch: get(m, "batch")?,
+            accum: get(m, "accum")?,
+            lr: get(m, "lr")?,
+            min_lr: get(m, "min_lr")?,
+            warmup: get(m, "warmup")?,
+            horizon: stored_horizon.unwrap_or(o.horizon.unwrap_or(o.steps)),
+            clip: get(m, "clip")?,
+            weight_decay: get(m, "weight_decay")?,
+            beta1,
+            beta2,
+            eps: get(m, "eps")?,
+        };
+        let mut differ = Vec::new();
+        let mut check = |flag: &str, given: Option<String>, ours: String| {
+            if let Some(v) = given.filter(|v| *v != ours) {
+                differ.push(format!("{flag} {v} (the run's is {ours})"));
+            }
+        };
+        check("--batch", o.batch.map(|v| v.to_string()), s.batch.to_string());
+        check("--accum", o.accum.map(|v| v.to_string()), s.accum.to_string());
+        check("--lr", o.lr.map(|v| v.to_string()), s.lr.to_string());
+        check("--min-lr", o.min_lr.map(|v| v.to_string()), s.min_lr.to_string());
+        check("--warmup", o.warmup.map(|v| v.to_string()), s.warmup.to_string());
+        if stored_horizon.is_some() {
+            check("--horizon", o.horizon.map(|v| v.to_string()), s.horizon.to_string());
+        }
+        check("--clip", o.clip.map(|v| v.to_string()), s.clip.to_string());
+        check("--weight-decay", o.weight_decay.map(|v| v.to_string()), s.weight_decay.to_string());
+        check("--beta1", o.beta1.map(|v| v.to_string()), s.beta1.to_string());
+        check("--beta2", o.beta2.map(|v| v.to_string()), s.beta2.to_string());
+        check("--eps", o.eps.map(|v| v.to_string()), s.eps.to_string());
+        if differ.is_empty() {
+            Ok(s)
+        } else {
+            Err(differ.join(", "))
+        }
+    }
+
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            horizon: self.horizon,
+            accum: self.accum,
+            adamw: AdamWConfig { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay },
+            min_lr: self.min_lr,
+            warmup: self.warmup,
+            clip: self.clip,
+        }
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
-    pub steps: u64,
+    /// The schedule's length: cosine to `min_lr` at this step, `min_lr` after it.
+    pub horizon: u64,
     pub accum: usize,
     pub adamw: AdamWConfig,
     pub min_lr: f64,
@@ -288,7 +356,7 @@ impl<A: AutodiffBackend> Trainer<A> {
     pub fn step(&mut self, data: &Shards, batch: usize) -> Result<StepReport, Stop> {
         let next = self.step + 1;
         let c = &self.config;
-        let lr = scheduled_lr(next, c.adamw.lr, c.min_lr, c.warmup, c.steps);
+        let lr = scheduled_lr(next, c.adamw.lr, c.min_lr, c.warmup, c.horizon);
         let accum = c.accum.max(1);
         let mut grads = Grads::default();
         let mut r = StepReport { step: next, lr, ..StepReport::default() };
@@ -350,25 +418,25 @@ pub fn ir_sha256() -> String {
 /// Trains on `device`, writing DIR/metrics.csv (or .jsonl) and checkpoints as
 /// `archc train` does.
 pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), Stop> {
-    let data = Shards::open(o.shards_path())?;
     let dir = o.out.clone().unwrap_or_else(|| Path::new("runs").join(MODEL_NAME));
     let ir = ir_sha256();
-    let resume = if o.resume {
+    let (resume, set, data_arg, seed) = if o.resume {
         let c = checkpoint::read(&dir, MODEL_NAME, &ir).map_err(|e| e.to_string())?;
-        resumable(o, &c)?;
-        Some(c)
+        let (set, data, seed) = resumable(o, &c)?;
+        (Some(c), set, data, seed)
     } else {
         if let Ok(p) = checkpoint::resolve(&dir) {
             return Err(Stop(2, format!("`{}` already holds a run (checkpoint `{}`): pass --resume to continue it, or -o another directory", dir.display(), p.display())));
         }
-        None
+        (None, Settings::new(o), o.data.clone().unwrap_or_default(), o.seed.unwrap_or(0))
     };
+    let data = Shards::open(data_arg.strip_prefix("shards:").unwrap_or(&data_arg))?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut model = ModelConfig::new().with_seed(o.seed).init::<A>(&device);
+    let mut model = ModelConfig::new().with_seed(seed).init::<A>(&device);
     if let Some(w) = &o.init {
         load_weights(&mut model, &std::fs::read(w).map_err(|e| format!("{w}: {e}"))?, w)?;
     }
-    let mut t = Trainer::new(model, o.config(), o.seed, device)?;
+    let mut t = Trainer::new(model, set.config(), seed, device)?;
     if let Some(c) = &resume {
         let what = c.path.display().to_string();
         load_weights(&mut t.model, &c.model, &what)?;
@@ -379,14 +447,17 @@ pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), S
     }
     let mut metrics = Metrics::open(&dir, o.jsonl, resume.as_ref().map(|c| c.state.step))?;
     println!("training `{MODEL_NAME}` (generated by archc); data: {}", data.describe());
-    println!("{} steps from step {}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {}); run directory {}", o.steps, t.step + 1, o.batch, o.accum, o.lr, t.config.warmup, t.config.min_lr, dir.display());
+    println!("steps {} to {}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {} at step {}); run directory {}", t.step + 1, o.steps, set.batch, set.accum, set.lr, set.warmup, set.min_lr, set.horizon, dir.display());
+    if o.steps > set.horizon {
+        println!("note: steps {} to {} lie past the schedule's horizon (step {}): they train at its final learning rate {}", (set.horizon + 1).max(t.step + 1), o.steps, set.horizon, set.min_lr);
+    }
     let every = o.log_every.unwrap_or((o.steps / 20).max(1)).max(1);
     let (start, from) = (Instant::now(), t.step);
     let mut tokens = 0usize;
     let mut last: Option<(u64, PathBuf)> = resume.as_ref().map(|c| (c.state.step, c.path.clone()));
     while t.step < o.steps {
         let step_start = Instant::now();
-        let r = t.step(&data, o.batch).map_err(|Stop(code, e)| {
+        let r = t.step(&data, set.batch).map_err(|Stop(code, e)| {
             let kept = match &last {
                 Some((s, p)) => format!("the last good checkpoint is `{}` (step {s})", p.display()),
                 None => "no checkpoint was written before it".to_string(),
@@ -408,11 +479,11 @@ pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), S
                 ir_sha256: ir.clone(),
                 step: t.step,
                 adam_t: t.opt.t,
-                seed: o.seed,
+                seed,
                 draws_rng: t.draws.state(),
                 data_rng: t.data_rng.state(),
-                data: o.data.clone(),
-                settings: o.settings(),
+                data: data_arg.clone(),
+                settings: set.to_map(),
                 files: BTreeMap::new(),
             };
             let p = checkpoint::write(&dir.join("checkpoints"), state, &save_weights(&t.model)?, &t.opt.save()?, o.keep).map_err(|e| e.to_string())?;
@@ -428,26 +499,32 @@ pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), S
     Ok(())
 }
 
-/// Whether checkpoint `c` may be continued with these options: the same data and
-/// settings, and steps left to take.
-fn resumable(o: &Options, c: &checkpoint::Loaded) -> Result<(), Stop> {
+/// What a resumed run continues with: the checkpoint's settings, data and seed; an
+/// option given again must agree (the refusal names it), and `--steps` must go further.
+fn resumable(o: &Options, c: &checkpoint::Loaded) -> Result<(Settings, String, u64), Stop> {
     let at = c.path.display();
-    if c.state.data != o.data {
-        return Err(Stop(2, format!("checkpoint `{at}` was trained with --data {}; resume it with the same data, not `{}`", c.state.data, o.data)));
+    let mut differ = Vec::new();
+    if let Some(d) = o.data.as_ref().filter(|d| **d != c.state.data) {
+        differ.push(format!("--data {d} (the run's is {})", c.state.data));
     }
-    let changed: Vec<String> = o
-        .settings()
-        .iter()
-        .filter(|(k, v)| c.state.settings.get(*k) != Some(*v))
-        .map(|(k, v)| format!("{k} {} (now {v})", c.state.settings.get(k).map_or("unset", |s| s.as_str())))
-        .collect();
-    if !changed.is_empty() {
-        return Err(Stop(2, format!("checkpoint `{at}` was trained with other settings: {}; resume with the same ones", changed.join(", "))));
+    if let Some(s) = o.seed.filter(|s| *s != c.state.seed) {
+        differ.push(format!("--seed {s} (the run's is {})", c.state.seed));
+    }
+    let set = match Settings::resumed(o, &c.state.settings) {
+        Ok(s) => Some(s),
+        Err(e) if e.starts_with("--") => {
+            differ.push(e);
+            None
+        }
+        Err(e) => return Err(Stop(2, format!("checkpoint `{at}`: {e}"))),
+    };
+    if !differ.is_empty() {
+        return Err(Stop(2, format!("checkpoint `{at}` continues a run with other settings than the flags given: {}; leave those flags out to keep the run's", differ.join(", "))));
     }
     if c.state.step >= o.steps {
         return Err(Stop(2, format!("checkpoint `{at}` is already at step {} of --steps {}; raise --steps to train further", c.state.step, o.steps)));
     }
-    Ok(())
+    Ok((set.expect("set when nothing differs"), c.state.data.clone(), c.state.seed))
 }
 
 /// Per-step metrics, `archc train`'s columns, one line per step, flushed as written.
