@@ -59,6 +59,8 @@ pub struct Instantiate {
     max_params_bytes: u128,
 }
 
+// Parsed once per process: the size of the largest variant (train's options) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Check files: exit 0 if clean (warnings allowed), 1 on diagnostics, 2 on usage/IO errors.

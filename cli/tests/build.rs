@@ -129,7 +129,7 @@ fn ir_builds_back_byte_for_byte() {
 }
 
 #[test]
-fn bad_inputs_exit_2_and_write_nothing() {
+fn bad_inputs_are_refused_and_write_nothing() {
     let d = tmp("bad");
     let out = d.join("out");
     let o = out.to_str().unwrap();
@@ -144,7 +144,8 @@ fn bad_inputs_exit_2_and_write_nothing() {
         2
     );
     assert_eq!(code(&archc(&["build", d.to_str().unwrap(), "-o", o])), 2);
-    // An IR of another schema version, and a truncated one.
+    // An IR of another schema version, a truncated one, one that is not YAML: the file's
+    // content is wrong, so like a bad .arch file each is a coded diagnostic, exit 1.
     let good = d.join("good");
     assert_eq!(
         code(&archc(&[
@@ -160,24 +161,23 @@ fn bad_inputs_exit_2_and_write_nothing() {
     let other = d.join("other.yaml");
     std::fs::write(&other, ir.replacen("schema: 1", "schema: 2", 1)).unwrap();
     let e = archc(&["build", other.to_str().unwrap(), "-o", o]);
-    assert_eq!(code(&e), 2);
+    assert_eq!(code(&e), 1);
     assert!(
-        String::from_utf8_lossy(&e.stderr).contains("schema 2"),
+        String::from_utf8_lossy(&e.stderr).contains("A0007")
+            && String::from_utf8_lossy(&e.stderr).contains("schema 2"),
         "{}",
         String::from_utf8_lossy(&e.stderr)
     );
     let truncated = d.join("truncated.yaml");
     std::fs::write(&truncated, &ir[..ir.len() / 2]).unwrap();
-    assert_eq!(
-        code(&archc(&["build", truncated.to_str().unwrap(), "-o", o])),
-        2
-    );
+    let e = archc(&["build", truncated.to_str().unwrap(), "-o", o]);
+    assert_eq!(code(&e), 1);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("A000"));
     let garbage = d.join("garbage.yaml");
     std::fs::write(&garbage, "{{{ not yaml").unwrap();
-    assert_eq!(
-        code(&archc(&["build", garbage.to_str().unwrap(), "-o", o])),
-        2
-    );
+    let e = archc(&["build", garbage.to_str().unwrap(), "-o", o]);
+    assert_eq!(code(&e), 1);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("A0006"));
     // An IR with overrides (they apply to .arch files only).
     assert_eq!(
         code(&archc(&[
