@@ -1,14 +1,14 @@
 //! `archc sample`: autoregressive generation from a checkpoint with the cached decoder
 //! (runtime/src/decode.rs). Without a prompt it draws one from the data the checkpoint was
-//! trained on: for the built-in task, a sequence cut after its `=`, so the model's next
-//! token is its answer, which is checked. Models with loops report each token's passes.
+//! trained on: for the built-in task, a sequence cut after its first question (`? k x`),
+//! so the model's next token is its answer, which is checked. Models with loops report each token's passes.
 //! Exit 0 done, 1 the file has diagnostics, 2 usage, IO or a bad checkpoint.
 
 use crate::Instantiate;
 use archc::model::{ObjectiveKind, StemKind};
 use archc_runtime::batch::Batch;
 use archc_runtime::checkpoint::{self, sha256};
-use archc_runtime::data::{self, HostBatch, SYNTHETIC_ANSWER, SYNTHETIC_END};
+use archc_runtime::data::{self, HostBatch, SYNTHETIC_END};
 use archc_runtime::decode::Decoder;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
 use archc_runtime::model::graph_to_model_seeded;
@@ -164,8 +164,14 @@ fn prompt(
     let mut answer = None;
     let mut entities = None;
     if synthetic {
-        entities = Some((text.len().saturating_sub(6)) / 3);
-        if let Some(at) = text.iter().position(|&t| t == SYNTHETIC_ANSWER) {
+        // The facts come first, 3 ids each, up to the first `?`.
+        let facts = text
+            .iter()
+            .position(|&t| t == data::SYNTHETIC_QUERY)
+            .unwrap_or(0);
+        entities = Some(facts / 3);
+        // Cut after the first query's question: the next id is its answer.
+        if let Some(&at) = data::synthetic_answer_positions(&text).first() {
             answer = text.get(at + 1).copied();
             text.truncate(at + 1);
         }

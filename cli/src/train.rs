@@ -40,7 +40,7 @@ pub struct TrainArgs {
     #[arg(long)]
     data: Option<String>,
     /// The step the run ends at (a resumed run continues to it).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     steps: u64,
     /// Sequences per micro-batch [default: 8].
     #[arg(long)]

@@ -1,9 +1,9 @@
 //! Held-out evaluation of the built-in task (docs/data.md): how often a model's greedy
-//! next token after each `=` of the task's text is the answer `f^k(x)`. The examples come
+//! next token where each query's answer `f^k(x)` follows is that answer. The examples come
 //! from their own generator stream, never the training stream, so they are not batches
 //! the model was trained on (each draws a fresh random function).
 
-use crate::data::{self, DataSpec, HostBatch, SYNTHETIC_ANSWER};
+use crate::data::{self, synthetic_answer_positions, DataSpec, HostBatch};
 use crate::model::{ArchModel, Plan, Unsupported};
 use crate::objectives::trained_heads;
 use crate::rng::Rng;
@@ -106,11 +106,12 @@ impl AnswerSet {
             let len = ids.len() / b.max(1);
             for s in 0..b {
                 let text = &ids[s * len..(s + 1) * len];
-                for p in 0..len.min(n).saturating_sub(1) {
-                    if text[p] == SYNTHETIC_ANSWER {
-                        acc.total += 1;
-                        acc.correct += usize::from(best.get(s * n + p) == Some(&text[p + 1]));
-                    }
+                for p in synthetic_answer_positions(text)
+                    .into_iter()
+                    .filter(|&p| p < n)
+                {
+                    acc.total += 1;
+                    acc.correct += usize::from(best.get(s * n + p) == Some(&text[p + 1]));
                 }
             }
         }

@@ -206,8 +206,15 @@ pub fn synthetic_token_name(id: i64, entities: usize) -> String {
 
 /// The built-in task's end-of-text id.
 pub const SYNTHETIC_END: i64 = multihop::END;
-/// The built-in task's answer marker: the answer is the id after it.
+/// The built-in task's `?`, which opens each query.
+pub const SYNTHETIC_QUERY: i64 = multihop::QUERY;
+/// The built-in task's `=` (the answer follows it in the `equals` form).
 pub const SYNTHETIC_ANSWER: i64 = multihop::ANSWER;
+
+/// Positions of the built-in task's text whose next id is a query's answer (either form).
+pub fn synthetic_answer_positions(text: &[i64]) -> Vec<usize> {
+    multihop::Task::answer_positions(text)
+}
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -97,6 +97,24 @@ fn directions(seed: u64, n: usize, dim: usize) -> Vec<f32> {
     out
 }
 
+/// How a query is spelled: `? k x y` (the answer right after the entity asked about, the
+/// default) or `? x k = y` (the first form of the task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Form {
+    Direct,
+    Equals,
+}
+
+impl Form {
+    /// Ids per query, its answer included.
+    pub fn len(self) -> usize {
+        match self {
+            Form::Direct => 4,
+            Form::Equals => 5,
+        }
+    }
+}
+
 /// One sequence's draw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Task {
@@ -109,13 +127,16 @@ pub(super) struct Task {
 }
 
 impl Task {
-    /// Draws f (N uniform entities), the facts' order (Fisher-Yates), then each query's x
-    /// and k, in that order from `rng`.
-    pub fn draw(rng: &mut Rng, n: usize, hops: usize, queries: usize) -> Task {
+    /// Draws f (N uniform entities), the facts' order (Fisher-Yates, when `shuffled`; in
+    /// entity order otherwise, drawing nothing), then each query's x and k, in that order
+    /// from `rng`.
+    pub fn draw(rng: &mut Rng, n: usize, hops: usize, queries: usize, shuffled: bool) -> Task {
         let f = (0..n).map(|_| rng.below(n)).collect();
         let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            order.swap(i, rng.below(i + 1));
+        if shuffled {
+            for i in (1..n).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
         }
         let queries = (0..queries)
             .map(|_| {
@@ -131,23 +152,46 @@ impl Task {
         (0..k).fold(x, |e, _| self.f[e])
     }
 
-    /// `? x k` for each query: 3 ids each.
-    pub fn query(&self, v: Vocab, out: &mut Vec<i64>) {
+    /// Each query without its answer (`? k x` or `? x k`): 3 ids each.
+    pub fn query(&self, v: Vocab, form: Form, out: &mut Vec<i64>) {
         for &(x, k) in &self.queries {
-            out.extend([QUERY, v.entity(x), v.hop(k)]);
+            match form {
+                Form::Direct => out.extend([QUERY, v.hop(k), v.entity(x)]),
+                Form::Equals => out.extend([QUERY, v.entity(x), v.hop(k)]),
+            }
         }
     }
 
-    /// The facts `a → f(a)` in `order`, each query `? x k = f^k(x)`, end: 3N + 5Q + 1 ids.
-    pub fn text(&self, v: Vocab, out: &mut Vec<i64>) {
+    /// The facts `a → f(a)` in `order`, each query with its answer (`? k x y`, or
+    /// `? x k = y`), end: 3N + Q·len + 1 ids.
+    pub fn text(&self, v: Vocab, form: Form, out: &mut Vec<i64>) {
         for &a in &self.order {
             out.extend([v.entity(a), ARROW, v.entity(self.f[a])]);
         }
         for &(x, k) in &self.queries {
-            let y = self.answer((x, k));
-            out.extend([QUERY, v.entity(x), v.hop(k), ANSWER, v.entity(y)]);
+            let y = v.entity(self.answer((x, k)));
+            match form {
+                Form::Direct => out.extend([QUERY, v.hop(k), v.entity(x), y]),
+                Form::Equals => out.extend([QUERY, v.entity(x), v.hop(k), ANSWER, y]),
+            }
         }
         out.push(END);
+    }
+
+    /// Positions of `text` (as [`Task::text`] spells it, either form) whose next id is a
+    /// query's answer: the entity asked about (`? k x`), or the `=` (`? x k =`).
+    pub fn answer_positions(text: &[i64]) -> Vec<usize> {
+        (0..text.len())
+            .filter(|&q| text[q] == QUERY)
+            .filter_map(|q| {
+                let p = if text.get(q + 3) == Some(&ANSWER) {
+                    q + 3
+                } else {
+                    q + 2
+                };
+                (p + 1 < text.len()).then_some(p)
+            })
+            .collect()
     }
 
     /// `rows` codes: row r shows entity `i = r mod N` as `code(i, f(i))`.
@@ -235,22 +279,33 @@ mod tests {
             hops: 2,
         };
         let mut out = Vec::new();
-        t.text(v, &mut out);
+        t.text(v, Form::Equals, &mut out);
         // 2→0, 0→1, 1→2, ? 0 2, = f(f(0)) = 2, end
         let want = [7, 1, 5, 5, 1, 6, 6, 1, 7, 2, 5, 9, 3, 7, 4];
         assert_eq!(out, want);
+        assert_eq!(Task::answer_positions(&out), [12]);
         // Two queries: each `? x k = y`, then one end.
         let t = Task {
             queries: vec![(0, 2), (2, 1)],
             ..t
         };
         let mut out = Vec::new();
-        t.text(v, &mut out);
+        t.text(v, Form::Equals, &mut out);
         let want = [7, 1, 5, 5, 1, 6, 6, 1, 7, 2, 5, 9, 3, 7, 2, 7, 8, 3, 5, 4];
         assert_eq!(out, want);
+        assert_eq!(Task::answer_positions(&out), [12, 17]);
         let mut echo = Vec::new();
-        t.query(v, &mut echo);
+        t.query(v, Form::Equals, &mut echo);
         assert_eq!(echo, [2, 5, 9, 2, 7, 8]);
+        // The direct form: `? k x y`, the answer after the entity asked about.
+        let mut out = Vec::new();
+        t.text(v, Form::Direct, &mut out);
+        let want = [7, 1, 5, 5, 1, 6, 6, 1, 7, 2, 9, 5, 7, 2, 8, 7, 5, 4];
+        assert_eq!(out, want);
+        assert_eq!(Task::answer_positions(&out), [11, 15]);
+        let mut echo = Vec::new();
+        t.query(v, Form::Direct, &mut echo);
+        assert_eq!(echo, [2, 9, 5, 2, 8, 7]);
     }
 
     #[test]
@@ -267,7 +322,7 @@ mod tests {
     #[test]
     fn repeated_rows_show_the_same_entity() {
         let mut rng = Rng::new(3);
-        let t = Task::draw(&mut rng, 4, 3, 1);
+        let t = Task::draw(&mut rng, 4, 3, 1, true);
         let mut codes = Vec::new();
         t.codes(10, 100, &mut codes);
         assert_eq!(codes[..4], codes[4..8]);

@@ -7,17 +7,19 @@
 //! The layout is the image segments, then a copy of the query for each text stem after
 //! the first, then the first text stem's task.
 
-use super::multihop::{Table, Task, Vocab};
+use super::multihop::{Form, Table, Task, Vocab};
 use super::{DataError, DataSpec, HostBatch, Source, StemData};
 use crate::rng::Rng;
 use std::collections::BTreeMap;
 
 /// Entities when `entities=` is not given.
 const ENTITIES: usize = 12;
-/// Most hops when `hops=` is not given.
-const HOPS: usize = 3;
-/// Queries per sequence when `queries=` is not given.
-const QUERIES: usize = 1;
+/// Most hops when `hops=` is not given: one lookup, which a 2-block model can learn (each
+/// further hop needs a further block of attention).
+const HOPS: usize = 1;
+/// Queries per sequence when `queries=` is not given: as many as the text holds after the
+/// facts, at most this many.
+const AUTO_QUERIES: usize = 18;
 /// The most queries an option may ask for.
 const MAX_QUERIES: usize = 1 << 16;
 /// Feature noise (per-component standard deviation) when `noise=` is not given.
@@ -26,26 +28,30 @@ const NOISE: f32 = 0.1;
 const MAX_ENTITIES: usize = 1 << 20;
 /// The most hops an option may ask for.
 const MAX_HOPS: usize = 1 << 10;
-/// Text ids of one query, `? x k = y`.
-const QUERY_LEN: usize = 5;
 
 /// The `synthetic:` options.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Options {
     entities: usize,
     hops: usize,
-    queries: usize,
+    /// None: as many as fit, at most [`AUTO_QUERIES`].
+    queries: Option<usize>,
+    /// The facts in a random order (else in entity order).
+    shuffled: bool,
+    form: Form,
     noise: f32,
 }
 
 impl Options {
-    /// Parses `entities=12,hops=3,queries=1,noise=0.1` (any subset, any order; empty:
-    /// defaults).
+    /// Parses `entities=12,hops=1,queries=18,order=sorted,form=direct,noise=0.1` (any
+    /// subset, any order; empty: defaults).
     fn parse(arg: &str, opts: &str) -> Result<Options, DataError> {
         let mut o = Options {
             entities: ENTITIES,
             hops: HOPS,
-            queries: QUERIES,
+            queries: None,
+            shuffled: false,
+            form: Form::Direct,
             noise: NOISE,
         };
         let bad = |problem: String| DataError::BadArg {
@@ -67,7 +73,21 @@ impl Options {
             match key.trim() {
                 "entities" => o.entities = whole(2, MAX_ENTITIES)?,
                 "hops" => o.hops = whole(1, MAX_HOPS)?,
-                "queries" => o.queries = whole(1, MAX_QUERIES)?,
+                "queries" => o.queries = Some(whole(1, MAX_QUERIES)?),
+                "order" => {
+                    o.shuffled = match value.trim() {
+                        "sorted" => false,
+                        "shuffled" => true,
+                        _ => return Err(bad("`order` is `sorted` or `shuffled`".into())),
+                    }
+                }
+                "form" => {
+                    o.form = match value.trim() {
+                        "direct" => Form::Direct,
+                        "equals" => Form::Equals,
+                        _ => return Err(bad("`form` is `direct` (`? k x y`) or `equals` (`? x k = y`)".into())),
+                    }
+                }
                 "noise" => {
                     o.noise = value
                         .trim()
@@ -78,7 +98,7 @@ impl Options {
                 }
                 other => {
                     return Err(bad(format!(
-                    "unknown option `{other}`; the options are entities, hops, queries and noise"
+                    "unknown option `{other}`; the options are entities, hops, queries, order, form and noise"
                 )))
                 }
             }
@@ -107,12 +127,14 @@ struct Image {
 pub(super) struct Synthetic {
     vocab: Vocab,
     queries: usize,
+    shuffled: bool,
+    form: Form,
     noise: f32,
     batch: usize,
     images: Vec<Image>,
     /// Text stems after the first, and their segments: each gets a copy of the queries.
     echoes: Vec<(String, usize)>,
-    /// The first text stem and its segment's length, 3N + 5Q + 1.
+    /// The first text stem and its segment's length, 3N + Q·len + 1.
     text: Option<(String, usize)>,
     layout: Vec<(String, usize)>,
 }
@@ -129,24 +151,31 @@ impl Synthetic {
             });
         }
         let mut n = o.entities.min(fewest_rows(spec)?);
-        let extra = QUERY_LEN * o.queries + 1;
+        let qlen = o.form.len();
+        let mut queries = o.queries.unwrap_or(1);
         let text = match spec.text_stems().next() {
             Some((stem, _, max_len)) => {
                 let len = spec.text_segment(max_len);
                 let why = format!(
-                    "2 facts `a → f(a)`, {} `? x k = y` and the end",
-                    match o.queries {
-                        1 => "the query".to_string(),
-                        q => format!("{q} queries"),
+                    "2 facts `a → f(a)`, {} and the end",
+                    match (o.queries, o.form) {
+                        (Some(q), Form::Direct) if q > 1 => format!("{q} queries `? k x y`"),
+                        (Some(q), Form::Equals) if q > 1 => format!("{q} queries `? x k = y`"),
+                        (_, Form::Direct) => "a query `? k x y`".to_string(),
+                        (_, Form::Equals) => "the query `? x k = y`".to_string(),
                     }
                 );
-                need(stem, len, 3 * 2 + extra, &why)?;
-                n = n.min((len - extra) / 3);
-                Some((stem.to_string(), 3 * n + extra))
+                need(stem, len, 3 * 2 + qlen * queries + 1, &why)?;
+                n = n.min((len - qlen * queries - 1) / 3);
+                if o.queries.is_none() {
+                    // As many queries as the text holds after the facts.
+                    queries = ((len - 3 * n - 1) / qlen).clamp(1, AUTO_QUERIES);
+                }
+                Some((stem.to_string(), 3 * n + qlen * queries + 1))
             }
             None => None,
         };
-        let echoes = echoes(spec, o.queries)?;
+        let echoes = echoes(spec, queries)?;
         let vocab = Vocab {
             entities: n,
             hops: o.hops,
@@ -157,7 +186,9 @@ impl Synthetic {
         let images = images(spec, n)?;
         Ok(Synthetic {
             vocab,
-            queries: o.queries,
+            queries,
+            shuffled: o.shuffled,
+            form: o.form,
             noise: o.noise,
             batch: spec.batch,
             images,
@@ -183,11 +214,11 @@ fn fewest_rows(spec: &DataSpec) -> Result<usize, DataError> {
     Ok(fewest)
 }
 
-/// The text stems after the first, which get a copy of the queries (`? x k` each).
+/// The text stems after the first, which get a copy of the queries (3 ids each).
 fn echoes(spec: &DataSpec, queries: usize) -> Result<Vec<(String, usize)>, DataError> {
     let mut echoes = Vec::new();
     for (stem, _, max_len) in spec.text_stems().skip(1) {
-        let why = "a copy of the queries `? x k`";
+        let why = "a copy of the queries, 3 ids each";
         need(stem, spec.text_segment(max_len), 3 * queries, why)?;
         echoes.push((stem.to_string(), 3 * queries));
     }
@@ -306,7 +337,7 @@ impl Source for Synthetic {
         let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let mut features: BTreeMap<String, Vec<f32>> = BTreeMap::new();
         for _ in 0..self.batch {
-            let task = Task::draw(rng, n, self.vocab.hops, self.queries);
+            let task = Task::draw(rng, n, self.vocab.hops, self.queries, self.shuffled);
             for image in &self.images {
                 match &image.shows {
                     Shows::Codes { codebook } => {
@@ -320,10 +351,10 @@ impl Source for Synthetic {
                 }
             }
             for (stem, _) in &self.echoes {
-                task.query(self.vocab, ids.entry(stem.clone()).or_default());
+                task.query(self.vocab, self.form, ids.entry(stem.clone()).or_default());
             }
             if let Some((stem, _)) = &self.text {
-                task.text(self.vocab, ids.entry(stem.clone()).or_default());
+                task.text(self.vocab, self.form, ids.entry(stem.clone()).or_default());
             }
         }
         let dims = self.images.iter().filter_map(|i| match &i.shows {
@@ -346,15 +377,17 @@ impl Source for Synthetic {
             .map(|(s, n)| format!("{s}:{n}"))
             .collect();
         format!(
-            "synthetic multi-hop: {} entities, {} hops, {} {}, noise {}; layout {}",
+            "synthetic lookup: {} entities ({} facts), {} {} `{}` of up to {} {}, noise {}; layout {}",
             self.vocab.entities,
-            self.vocab.hops,
+            if self.shuffled { "shuffled" } else { "sorted" },
             self.queries,
-            if self.queries == 1 {
-                "query"
-            } else {
-                "queries"
+            if self.queries == 1 { "query" } else { "queries" },
+            match self.form {
+                Form::Direct => "? k x y",
+                Form::Equals => "? x k = y",
             },
+            self.vocab.hops,
+            if self.vocab.hops == 1 { "hop" } else { "hops" },
             self.noise,
             layout.join(",")
         )

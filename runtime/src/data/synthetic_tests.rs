@@ -36,6 +36,9 @@ fn multimodal_spec(batch: usize) -> DataSpec {
     }
 }
 
+/// The task's first form: shuffled facts, one query `? x k = y`, up to 3 hops.
+const FIRST: &str = "synthetic:order=shuffled,form=equals,queries=1,hops=3";
+
 fn batch(arg: &str, spec: &DataSpec, seed: u64) -> HostBatch {
     let mut src = open(arg, spec).expect("open");
     src.next_batch(&mut Rng::new(seed)).expect("batch")
@@ -86,7 +89,7 @@ fn the_same_state_draws_the_same_batch() {
 
 #[test]
 fn text_only_shapes_and_ranges() {
-    let b = batch("synthetic", &text_spec(64, 128, 4), 1);
+    let b = batch(FIRST, &text_spec(64, 128, 4), 1);
     assert_eq!(b.layout, vec![("text".to_string(), 42)]);
     assert_eq!(b.ids["text"].len(), 4 * 42);
     assert!(b.ids["text"].iter().all(|&i| (0..64).contains(&i)));
@@ -96,7 +99,7 @@ fn text_only_shapes_and_ranges() {
 
 #[test]
 fn multimodal_shapes_and_ranges() {
-    let b = batch("synthetic", &multimodal_spec(2), 1);
+    let b = batch(FIRST, &multimodal_spec(2), 1);
     // N = min(12, 20, 8) = 8 entities, text 3 * 8 + 6 = 30.
     let layout = [("image", 20), ("vq", 8), ("text", 30)].map(|(s, n)| (s.to_string(), n));
     assert_eq!(b.layout, layout);
@@ -114,7 +117,7 @@ fn the_answer_follows_the_facts() {
         batch: 16,
         ..text_spec(64, 128, 16)
     };
-    let b = batch("synthetic:entities=9,hops=4", &spec, 2);
+    let b = batch(&format!("{FIRST},entities=9,hops=4"), &spec, 2);
     let mut ks = Vec::new();
     for text in b.ids["text"].chunks(3 * 9 + 6) {
         let p = parse(text, 9);
@@ -129,7 +132,7 @@ fn the_answer_follows_the_facts() {
 
 #[test]
 fn images_show_the_texts_function() {
-    let b = batch("synthetic:noise=0.05", &multimodal_spec(4), 9);
+    let b = batch(&format!("{FIRST},noise=0.05"), &multimodal_spec(4), 9);
     let (n, dim) = (8, 16);
     let table = Table::new(n, dim);
     for s in 0..4 {
@@ -164,7 +167,7 @@ fn a_small_codebook_shows_f_mod_codebook() {
         codebook: 5,
         rows: 8,
     };
-    let b = batch("synthetic", &spec, 4);
+    let b = batch(FIRST, &spec, 4);
     for s in 0..2 {
         let p = parse(&b.ids["text"][s * 30..(s + 1) * 30], 8);
         for (i, &c) in b.ids["vq"][s * 8..(s + 1) * 8].iter().enumerate() {
@@ -188,7 +191,7 @@ fn images_only_and_extra_text_stems() {
             max_len: 8,
         },
     });
-    let b = batch("synthetic", &spec, 1);
+    let b = batch(FIRST, &spec, 1);
     let names: Vec<&str> = b.layout.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(names, ["image", "vq", "caption", "text"]);
     for s in 0..2 {
@@ -203,16 +206,14 @@ fn a_short_text_lowers_the_entities() {
         text_len: Some(20),
         ..text_spec(64, 128, 1)
     };
-    let b = batch("synthetic", &spec, 1);
+    let b = batch(FIRST, &spec, 1);
     assert_eq!(b.layout, vec![("text".to_string(), 18)]);
     parse(&b.ids["text"], 4);
 }
 
 #[test]
 fn too_small_stems_are_clear_errors() {
-    let err = open("synthetic", &text_spec(19, 128, 1))
-        .err()
-        .expect("an error");
+    let err = open(FIRST, &text_spec(19, 128, 1)).err().expect("an error");
     assert!(matches!(
         err,
         DataError::VocabTooSmall {
@@ -222,7 +223,7 @@ fn too_small_stems_are_clear_errors() {
         }
     ));
     assert!(err.to_string().contains("at least 20"), "{err}");
-    let err = open("synthetic", &text_spec(64, 11, 1)).err();
+    let err = open(FIRST, &text_spec(64, 11, 1)).err();
     assert!(matches!(
         err,
         Some(DataError::StemTooSmall {
@@ -256,6 +257,9 @@ fn bad_options_are_errors() {
         "synthetic:depth=3",
         "synthetic:noise=-1",
         "synthetic:entities",
+        "synthetic:order=random",
+        "synthetic:form=x",
+        "synthetic:queries=0",
     ] {
         let err = open(arg, &spec).err();
         assert!(
@@ -265,8 +269,38 @@ fn bad_options_are_errors() {
     }
     let src = open("synthetic: entities=5 , hops=2", &spec).expect("open");
     assert!(
-        src.describe().contains("5 entities, 2 hops"),
+        src.describe().contains("5 entities") && src.describe().contains("up to 2 hops"),
         "{}",
         src.describe()
     );
+}
+
+/// The default task: the facts in entity order, then as many queries `? k x y` as the text
+/// holds after them (at most 18), then the end; each answer is f^k(x).
+#[test]
+fn the_default_text_asks_many_lookups_of_sorted_facts() {
+    let b = batch("synthetic", &text_spec(64, 128, 3), 7);
+    // N = 12: 36 ids of facts, 18 queries of 4 ids, the end: 109 ids.
+    assert_eq!(b.layout, vec![("text".to_string(), 109)]);
+    let v = |i: i64| i - SPECIALS as i64;
+    for text in b.ids["text"].chunks(109) {
+        let mut f = BTreeMap::new();
+        for (i, fact) in text[..36].chunks(3).enumerate() {
+            assert_eq!((v(fact[0]), fact[1]), (i as i64, ARROW), "sorted: {text:?}");
+            f.insert(v(fact[0]), v(fact[2]));
+        }
+        for q in text[36..108].chunks(4) {
+            assert_eq!(q[0], QUERY);
+            let k = q[1] - SPECIALS as i64 - 12 + 1;
+            assert_eq!(k, 1, "one hop by default");
+            assert_eq!(v(q[3]), f[&v(q[2])], "{q:?}");
+        }
+        assert_eq!(text[108], END);
+        // Where the answers are predicted: at each `x`.
+        let at = super::super::synthetic_answer_positions(text);
+        assert_eq!(at, (0..18).map(|j| 36 + 4 * j + 2).collect::<Vec<_>>());
+    }
+    // A shorter text holds fewer queries: 64 ids hold 12 facts and 6 queries.
+    let b = batch("synthetic", &text_spec(64, 64, 1), 7);
+    assert_eq!(b.layout, vec![("text".to_string(), 61)]);
 }

@@ -67,7 +67,7 @@ fn value<T: std::str::FromStr>(flag: &str, v: Option<&String>) -> Result<T, Stri
 impl Options {
     /// Parses the arguments after `train`.
     pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut o = Options { steps: 200, checkpoint_every: 50, keep: 2, ..Options::default() };
+        let mut o = Options { steps: 1000, checkpoint_every: 50, keep: 2, ..Options::default() };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let flag = flag.as_str();
