@@ -4,6 +4,7 @@
 
 mod blocks;
 mod items;
+mod masks;
 mod post;
 mod props;
 mod values;

@@ -9,13 +9,17 @@
 //! `DEF#INDEX`: a name no file can write, turned back into `DEF` once the model is
 //! resolved ([`block_def_name`]).
 
+mod ports;
+mod syntax;
+
 use super::read::{Seg, Spanned};
 use super::Ir;
 use crate::ast::*;
 use crate::diag::Error;
-use crate::graph::{EdgeKind, Node, NodeKind, Owner};
+use crate::graph::{EdgeKind, NodeKind, Owner};
 use crate::model::*;
 use crate::span::Span;
+use syntax::*;
 
 /// The `block` definition a decompiled definition name stands for: `llama#3` is `llama`.
 pub fn block_def_name(name: &str) -> &str {
@@ -758,101 +762,6 @@ impl Gen<'_> {
             span: self.span(at),
         }
     }
-
-    /// The one node of a single-node item, or a diagnostic.
-    fn single(&mut self, nodes: &[usize], what: &str) -> Option<usize> {
-        match nodes {
-            [one] => Some(*one),
-            [_, second, ..] => {
-                self.errors.push(Error::IrInconsistent {
-                    at: self.at(*second, &["owner"]),
-                    field: format!("`nodes[{second}].owner`"),
-                    reason: format!("makes this a second node of a {what}, which is one layer"),
-                });
-                None
-            }
-            [] => None,
-        }
-    }
-
-    fn misplaced(&mut self, i: usize, what: &str) {
-        self.errors.push(Error::IrInconsistent {
-            at: self.at(i, &["kind", "op"]),
-            field: format!("`nodes[{i}].kind.op`"),
-            reason: format!(
-                "is `{}`, a layer a {what} cannot hold",
-                self.ir.nodes[i].kind.name()
-            ),
-        });
-    }
-
-    /// What an item reads: the port naming the source of the data edge into its first
-    /// node from outside it.
-    fn from(&mut self, nodes: &[usize]) -> Option<Expr> {
-        let owner = &self.ir.nodes[nodes[0]].owner;
-        let (j, src) = self
-            .ir
-            .edges
-            .iter()
-            .enumerate()
-            .find(|(_, e)| {
-                nodes.contains(&e.to)
-                    && matches!(e.kind, EdgeKind::Data { .. })
-                    && &self.ir.nodes[e.from].owner != owner
-            })
-            .map(|(j, e)| (j, e.from))?;
-        self.port(src, self.span(&[key("edges"), Seg::Index(j)]))
-    }
-
-    /// The port that names node `n`'s value (`trunk.out`, `trunk.blocks.2.in`, `trunk.in`,
-    /// `probe`), at `span`; a diagnostic if none does.
-    fn port(&mut self, n: usize, span: Span) -> Option<Expr> {
-        let ir = self.ir;
-        let node: &Node = &ir.nodes[n];
-        let item = node.owner.name().to_string();
-        let chain: Vec<usize> = (0..ir.nodes.len())
-            .filter(|&i| ir.nodes[i].owner == node.owner)
-            .collect();
-        let pos = chain.iter().position(|&i| i == n)?;
-        let next = chain.get(pos + 1).map(|&i| &ir.nodes[i].kind);
-        let text = match (&node.owner, &node.kind) {
-            (Owner::Layer(_) | Owner::Alias(_), _) => Some(item),
-            (Owner::Trunk(_), NodeKind::Merge { .. }) => Some(format!("{item}.in")),
-            (Owner::Head(_), NodeKind::Projection { .. } | NodeKind::Objective { .. }) => None,
-            (Owner::Loop(_), _) => None,
-            // The last layer of a stem or trunk, or a head's latent (what enters its
-            // projection or objective), is the item's output.
-            (Owner::Head(_), _)
-                if matches!(
-                    next,
-                    Some(NodeKind::Projection { .. } | NodeKind::Objective { .. })
-                ) =>
-            {
-                Some(format!("{item}.out"))
-            }
-            (Owner::Stem(_) | Owner::Trunk(_), _) if next.is_none() => Some(format!("{item}.out")),
-            (_, NodeKind::Block(_)) => Some(format!("{}.out", node.path)),
-            // Before a block: that block's input.
-            (_, _) => match next {
-                Some(NodeKind::Block(_)) => Some(format!("{}.in", ir.nodes[chain[pos + 1]].path)),
-                _ => None,
-            },
-        };
-        match text {
-            Some(t) => Some(path_expr(&t, span)),
-            None => {
-                self.errors.push(Error::IrInconsistent {
-                    at: span,
-                    field: "edge".into(),
-                    reason: format!(
-                        "reads `{}`, which no port names (a port is an item's `in` or `out`, or a block's `in` or `out`)",
-                        node.path
-                    ),
-                });
-                None
-            }
-        }
-    }
 }
 
 /// Item-level lint attributes go on the item they name (a lint naming no item is kept at
@@ -887,86 +796,5 @@ fn lint_attr(ir: &Ir, doc: &Spanned, i: usize) -> Attr {
         level,
         lints: vec![ident(&l.lint, name_span)],
         span: doc.span_at(&path),
-    }
-}
-
-fn act_name(a: Act) -> &'static str {
-    match a {
-        Act::Gelu => "gelu",
-        Act::Relu => "relu",
-        Act::Silu => "silu",
-        Act::Tanh => "tanh",
-    }
-}
-
-fn ident(name: &str, span: Span) -> Ident {
-    Ident {
-        name: name.to_string(),
-        span,
-    }
-}
-
-fn expr(kind: ExprKind, span: Span) -> Expr {
-    Expr { kind, span }
-}
-
-fn float(v: f64, span: Span) -> Expr {
-    expr(ExprKind::Float(v), span)
-}
-
-fn boolean(b: bool, span: Span) -> Expr {
-    name_expr(if b { "true" } else { "false" }, span)
-}
-
-fn name_expr(name: &str, span: Span) -> Expr {
-    path_expr(name, span)
-}
-
-fn path_expr(text: &str, span: Span) -> Expr {
-    expr(
-        ExprKind::Path(Path {
-            segments: text.split('.').map(|s| ident(s, span)).collect(),
-            span,
-        }),
-        span,
-    )
-}
-
-fn arg(name: &str, value: Expr) -> Arg {
-    Arg {
-        name: Some(ident(name, value.span)),
-        value,
-    }
-}
-
-fn call(name: &str, span: Span, args: Vec<(&str, Expr)>) -> Expr {
-    expr(
-        ExprKind::Call(Call {
-            name: ident(name, span),
-            args: args.into_iter().map(|(n, v)| arg(n, v)).collect(),
-            span,
-        }),
-        span,
-    )
-}
-
-fn prop(key: &str, value: Expr) -> Prop {
-    Prop {
-        attrs: Vec::new(),
-        key: ident(key, value.span),
-        span: value.span,
-        value,
-    }
-}
-
-fn body(props: Vec<Prop>, span: Span) -> Body {
-    Body { props, span }
-}
-
-fn item(kind: ItemKind, span: Span) -> Item {
-    Item {
-        attrs: Vec::new(),
-        kind,
-        span,
     }
 }
