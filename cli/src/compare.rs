@@ -69,6 +69,8 @@ pub struct CompareArgs {
         default_value = "runs/compare"
     )]
     out: PathBuf,
+    #[command(flatten)]
+    memory: crate::budget::MemoryArgs,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -138,6 +140,21 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
         graphs.push(crate::build::load_graph(f, &args.inst)?);
     }
     let names = unique_names(&args.files, &graphs);
+    // Every model is admitted before the first trains (they train one after another).
+    for (g, name) in graphs.iter().zip(&names) {
+        let (rows, inputs) = data_spec(g, args.batch, None).per_sequence();
+        let shape = archc::analyze::Shape {
+            batch: args.batch as u64,
+            rows,
+            inputs,
+        };
+        let shrink = crate::budget::Shrink {
+            batch: "lower --batch",
+            cache: "lower --batch",
+        };
+        crate::budget::guard(g, archc::analyze::Job::Train, shape, &args.memory, &shrink)
+            .map_err(|e| fail(format!("{name}: {e}")))?;
+    }
     let mut runs: Vec<Run> = Vec::new();
     let mut budget: Option<usize> = None;
     for (g, name) in graphs.iter().zip(&names) {

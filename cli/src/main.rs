@@ -1,6 +1,7 @@
 //! `archc`: the command-line driver. It reads files, calls the pure compiler, renders
 //! diagnostics and picks exit codes: 0 clean (warnings allowed), 1 diagnostics, 2 usage or IO.
 
+mod budget;
 mod build;
 mod compare;
 mod diff;

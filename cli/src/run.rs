@@ -4,8 +4,10 @@
 //! file has diagnostics, 2 for anything else: usage, IO, weights that do not fit, a device
 //! that is not there, or a model the runtime cannot run yet.
 
-use crate::summary::thousands;
+use crate::budget::{guard, peak, MemoryArgs, Shrink};
+use crate::summary::{bytes, thousands};
 use crate::Instantiate;
+use archc::analyze::{Job as Footprint, Shape};
 use archc::graph::{ArchGraph, NodeKind};
 use archc::model::StemKind;
 use archc_runtime::batch::Batch;
@@ -49,10 +51,8 @@ pub struct RunArgs {
     /// Seeds the random parameters and the token ids.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Refuse models whose f32 parameters take more bytes than this (16 GiB by default;
-    /// shrink a model with `--smoke` or `--set`).
-    #[arg(long, default_value_t = 16 << 30)]
-    max_run_bytes: u128,
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 /// The random ids one stem gets.
@@ -71,6 +71,8 @@ struct Job<'a> {
     args: &'a RunArgs,
     weights: Option<Vec<u8>>,
     inputs: Vec<StemInput>,
+    /// The memory the runtime was estimated to need.
+    need: u128,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -97,19 +99,33 @@ fn try_run(args: &RunArgs) -> Result<(), ExitCode> {
         None => None,
     };
     let graph = crate::build::load_graph(&args.file, &args.inst)?;
-    let bytes = archc::analyze::count_params(&graph).total * 4;
-    if bytes > args.max_run_bytes {
+    let inputs = stem_inputs(&graph, args.seq).map_err(fail)?;
+    let shape = Shape {
+        batch: args.batch as u64,
+        rows: inputs.iter().map(|s| s.seq as u64).sum(),
+        inputs: inputs
+            .iter()
+            .map(|s| (s.seq as u64).saturating_mul(s.dim.unwrap_or(1) as u64))
+            .fold(0, u64::saturating_add),
+    };
+    if (args.batch as u64).checked_mul(shape.inputs).is_none_or(|n| n > isize::MAX as u64) {
         return Err(fail(format!(
-            "`{}` takes {} bytes of f32 parameters, over --max-run-bytes {}: run it with --smoke or --set, or raise the limit",
-            graph.name, bytes, args.max_run_bytes
+            "--batch {} makes inputs larger than this machine can address",
+            args.batch
         )));
     }
-    let inputs = stem_inputs(&graph, args.seq).map_err(fail)?;
+    let what = if args.backward { Footprint::Backward } else { Footprint::Forward };
+    let shrink = Shrink {
+        batch: "lower --batch or --seq",
+        cache: "lower --batch or --seq",
+    };
+    let need = guard(&graph, what, shape, &args.memory, &shrink).map_err(fail)?;
     let job = Job {
         graph: &graph,
         args,
         weights,
         inputs,
+        need: need.total(),
     };
     match args.device {
         DeviceChoice::Cpu => {
@@ -308,6 +324,13 @@ fn sig6(x: f64) -> String {
     format!("{x:.5e}")
 }
 
+/// The process's peak memory beside the estimate it was admitted on.
+fn print_memory(job: &Job) {
+    if let Some(p) = peak() {
+        println!("memory: peak {} (estimated {})", bytes(p), bytes(job.need));
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -317,6 +340,7 @@ fn forward_only<B: Backend>(job: &Job, device: &B::Device, name: &str) -> Result
     let (out, took) = forward(&model, &plan, &ids, device)?;
     print_heads(&out);
     println!("forward: {}", ms(took));
+    print_memory(job);
     Ok(())
 }
 
@@ -359,6 +383,7 @@ fn forward_backward<B: AutodiffBackend>(
             "the backward pass produced no gradient for any parameter",
         ));
     }
+    print_memory(job);
     Ok(())
 }
 

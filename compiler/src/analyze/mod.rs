@@ -3,10 +3,12 @@
 //! per item and in total. Formulas and their sources are in docs/costs.md.
 
 mod flops;
+mod footprint;
 mod memory;
 mod params;
 
 pub use flops::{block_flops, node_flops};
+pub use footprint::{runtime_footprint, Footprint, Job, Shape};
 pub use params::{
     block_params, count_params, diffusion_mlp, diffusion_params, norm_params, token_dim, ParamCount,
 };

@@ -77,6 +77,23 @@ impl DataSpec {
         self.text_len.map_or(max_len, |t| t.min(max_len))
     }
 
+    /// Rows of one sequence in the trunk (every stem's segment) and the input values the
+    /// host holds for it (an id per text or code row, `dim` per feature row): what the
+    /// memory guard sizes a batch by.
+    pub fn per_sequence(&self) -> (u64, u64) {
+        self.stems.iter().fold((0, 0), |(rows, values), s| {
+            let (r, v) = match s.data {
+                StemData::Tokens { max_len, .. } => {
+                    let n = self.text_segment(max_len) as u64;
+                    (n, n)
+                }
+                StemData::Codes { rows, .. } => (rows, rows),
+                StemData::Features { dim, rows } => (rows, rows.saturating_mul(dim)),
+            };
+            (rows.saturating_add(r), values.saturating_add(v))
+        })
+    }
+
     /// The stems whose data is text tokens, in the trunk's order: (name, vocab, max_len).
     pub fn text_stems(&self) -> impl Iterator<Item = (&str, u64, u64)> {
         self.stems.iter().filter_map(|s| match s.data {
