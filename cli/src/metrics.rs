@@ -64,32 +64,58 @@ impl Metrics {
         })
     }
 
-    /// The existing file cut back to the lines of steps <= `upto` (written beside it and
-    /// renamed over it), then opened for appending.
-    pub fn resume(dir: &Path, format: MetricsFormat, cols: Columns, upto: u64) -> io::Result<Self> {
+    /// The existing file cut back to the well-formed lines of steps <= `upto` (written
+    /// beside it and renamed over it), then opened for appending; with a note naming the
+    /// steps before `upto` that have no line (a file cut short or edited), which stay
+    /// missing.
+    pub fn resume(
+        dir: &Path,
+        format: MetricsFormat,
+        cols: Columns,
+        upto: u64,
+    ) -> io::Result<(Self, Option<String>)> {
         let path = dir.join(format.file());
         let old = fs::read_to_string(&path).unwrap_or_default();
+        let header = Self::header(&cols);
+        let cells = header.split(',').count();
         let mut kept = String::new();
         if format == MetricsFormat::Csv {
-            kept.push_str(&Self::header(&cols));
+            kept.push_str(&header);
             kept.push('\n');
         }
+        let mut seen = std::collections::BTreeSet::new();
         for line in old.lines() {
-            if step_of(line, format).is_some_and(|s| s <= upto) {
-                kept.push_str(line);
-                kept.push('\n');
+            let whole = format == MetricsFormat::Jsonl || line.split(',').count() == cells;
+            match step_of(line, format) {
+                Some(s) if whole && s >= 1 && s <= upto && seen.insert(s) => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+                _ => {}
             }
         }
         let tmp = dir.join(format!(".{}.tmp", format.file()));
         fs::write(&tmp, kept)?;
         fs::rename(&tmp, &path)?;
         let file = OpenOptions::new().append(true).open(&path)?;
-        Ok(Metrics {
-            path,
-            format,
-            cols,
-            file,
-        })
+        let missing = gaps(&seen, upto);
+        let note = (!missing.is_empty()).then(|| {
+            format!(
+                "`{}` has no line for step(s) {} of the {upto} before the checkpoint (cut short or edited since): they stay missing; the run continues from step {}",
+                path.display(),
+                missing.join(", "),
+                upto + 1
+            )
+        });
+        Ok((
+            Metrics {
+                path,
+                format,
+                cols,
+                file,
+            },
+            note,
+        ))
     }
 
     pub fn write(&mut self, r: &StepReport, tokens_per_s: f64, elapsed: f64) -> io::Result<()> {
@@ -140,6 +166,20 @@ impl Metrics {
         writeln!(self.file, "{line}")?;
         self.file.flush()
     }
+}
+
+/// The steps of 1..=upto not in `seen`, as ranges: `1-3`, `7`.
+fn gaps(seen: &std::collections::BTreeSet<u64>, upto: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = 1;
+    for s in seen.iter().copied().chain([upto + 1]) {
+        if s > next {
+            let last = s - 1;
+            out.push(if last == next { next.to_string() } else { format!("{next}-{last}") });
+        }
+        next = s + 1;
+    }
+    out
 }
 
 /// Full precision, no exponent surprises for spreadsheets.
@@ -209,4 +249,17 @@ pub fn read_losses(path: &Path, format: MetricsFormat) -> BTreeMap<String, Vec<(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gaps;
+
+    #[test]
+    fn gaps_are_the_missing_runs() {
+        let seen = [4, 5, 6, 8, 11].into_iter().collect();
+        assert_eq!(gaps(&seen, 12), ["1-3", "7", "9-10", "12"]);
+        assert!(gaps(&(1..=5).collect(), 5).is_empty());
+        assert_eq!(gaps(&Default::default(), 2), ["1-2"]);
+    }
 }

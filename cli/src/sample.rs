@@ -49,6 +49,8 @@ pub struct SampleArgs {
     seed: u64,
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: DeviceChoice,
+    #[command(flatten)]
+    memory: crate::budget::MemoryArgs,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -74,8 +76,33 @@ fn try_sample(args: &SampleArgs) -> Result<(), ExitCode> {
         cuda_available(i).map_err(fail)?;
     }
     let graph = crate::build::load_graph(&args.file, &args.inst)?;
+    // At most the whole context: the text stem's max_len beside every other stem's rows.
+    let (rows, inputs) = data_spec(&graph, 1, None).per_sequence();
+    let shape = archc::analyze::Shape {
+        batch: 1,
+        rows,
+        inputs,
+    };
+    let shrink = crate::budget::Shrink {
+        batch: "use --smoke, another --scale or a smaller --set",
+        cache: "use --smoke, another --scale or a smaller --set",
+    };
+    crate::budget::guard(&graph, archc::analyze::Job::Sample, shape, &args.memory, &shrink)
+        .map_err(fail)?;
     let hash = sha256(archc::ir::ir_to_yaml(&archc::graph_to_ir(&graph)).as_bytes());
-    let ckpt = checkpoint::read(&args.checkpoint, &graph.name, &hash).map_err(fail)?;
+    // A run directory gives its newest intact checkpoint (saying so when `latest` names a
+    // damaged one); a checkpoint directory named itself is read as it is.
+    let ckpt = if args.checkpoint.join("state.json").is_file() {
+        checkpoint::read(&args.checkpoint, &graph.name, &hash).map_err(fail)?
+    } else {
+        let (c, note) =
+            checkpoint::read_newest(&args.checkpoint, &graph.name, &hash, false)
+                .map_err(fail)?;
+        if let Some(note) = note {
+            eprintln!("warning: {note}");
+        }
+        c
+    };
     match args.device {
         DeviceChoice::Cpu => {
             use burn::backend::{ndarray::NdArrayDevice, NdArray};

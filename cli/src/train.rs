@@ -4,6 +4,7 @@
 //! checkpoint, 3 a loss or gradient became NaN or infinite (the last good checkpoint is
 //! kept).
 
+use crate::budget::{guard, MemoryArgs, Shrink};
 use crate::metrics::{read_losses, Columns, Metrics, MetricsFormat};
 use crate::settings::{Given, Settings};
 use crate::summary::thousands;
@@ -103,9 +104,8 @@ pub struct TrainArgs {
     /// Without a terminal, print a line every N steps (default: about 20 lines a run).
     #[arg(long)]
     log_every: Option<u64>,
-    /// Refuse models whose f32 parameters take more bytes than this.
-    #[arg(long, default_value_t = 16 << 30)]
-    max_run_bytes: u128,
+    #[command(flatten)]
+    memory: MemoryArgs,
     /// On the built-in task, score the answers on held-out examples every K steps (and at
     /// the end); 0 for the end only. Default: 10 times a run.
     #[arg(long, value_name = "K")]
@@ -199,6 +199,8 @@ fn config(s: &Settings) -> TrainConfig {
 
 /// Everything a run needs that does not depend on the backend.
 struct Job<'a> {
+    /// The run directory's lock (crate::checkpoint::begin), held while the run lives.
+    _lock: checkpoint::RunLock,
     args: &'a TrainArgs,
     graph: ArchGraph,
     ir_sha256: String,
@@ -208,6 +210,8 @@ struct Job<'a> {
     settings: Settings,
     data: String,
     seed: u64,
+    /// The memory the run was estimated to need.
+    need: u128,
 }
 
 fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
@@ -216,40 +220,38 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         cuda_available(i).map_err(fail)?;
     }
     let graph = crate::build::load_graph(&args.file, &args.inst)?;
-    let bytes = archc::analyze::count_params(&graph).total * 4;
-    if bytes > args.max_run_bytes {
-        return Err(fail(format!(
-            "`{}` takes {} bytes of f32 parameters, over --max-run-bytes {}: train it with --smoke or --set, or raise the limit",
-            graph.name, bytes, args.max_run_bytes
-        )));
-    }
     let ir_sha256 = sha256(archc::ir::ir_to_yaml(&archc::graph_to_ir(&graph)).as_bytes());
     let dir = args
         .out
         .clone()
         .unwrap_or_else(|| Path::new("runs").join(&graph.name));
-    let (resume, settings, data, seed) = if args.resume {
-        let loaded = checkpoint::read(&dir, &graph.name, &ir_sha256).map_err(fail)?;
-        let (settings, data, seed) = resumable(args, &loaded)?;
-        (Some(loaded), settings, data, seed)
-    } else {
-        if let Ok(p) = checkpoint::resolve(&dir) {
-            return Err(fail(format!(
-                "`{}` already holds a run (checkpoint `{}`): pass --resume to continue it, or -o another directory",
-                dir.display(),
-                p.display()
-            )));
+    if !args.resume {
+        // Before the run directory is made; a resumed run is admitted on its own settings.
+        admit(&graph, &Settings::new(&args.given(), args.steps), &args.memory).map_err(fail)?;
+    }
+    // One writer per run directory: the lock is held until this process ends.
+    let begun = checkpoint::begin(&dir, args.resume, &graph.name, &ir_sha256).map_err(fail)?;
+    if let Some(note) = &begun.note {
+        eprintln!("warning: {note}");
+    }
+    let (resume, settings, data, seed) = match begun.resume {
+        Some(loaded) => {
+            let (settings, data, seed) = resumable(args, &loaded)?;
+            (Some(loaded), settings, data, seed)
         }
-        let data = args.data.clone().unwrap_or_else(|| "synthetic".into());
-        (
-            None,
-            Settings::new(&args.given(), args.steps),
-            data,
-            args.seed.unwrap_or(0),
-        )
+        None => {
+            let data = args.data.clone().unwrap_or_else(|| "synthetic".into());
+            (
+                None,
+                Settings::new(&args.given(), args.steps),
+                data,
+                args.seed.unwrap_or(0),
+            )
+        }
     };
-    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let need = admit(&graph, &settings, &args.memory).map_err(fail)?;
     let job = Job {
+        _lock: begun.lock,
         args,
         graph,
         ir_sha256,
@@ -258,6 +260,7 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         settings,
         data,
         seed,
+        need,
     };
     match args.device {
         DeviceChoice::Cpu => {
@@ -272,6 +275,23 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda(_) => Err(fail(archc_runtime::device::NO_CUDA_BUILD)),
     }
+}
+
+/// Refuses a run whose estimated memory (parameters, gradients, AdamW, checkpoint copies
+/// and one micro-batch's activations) exceeds what there is (crate::budget).
+pub fn admit(g: &ArchGraph, s: &Settings, memory: &MemoryArgs) -> Result<u128, String> {
+    let (rows, inputs) = data_spec(g, s.batch, s.seq).per_sequence();
+    let shape = archc::analyze::Shape {
+        batch: s.batch as u64,
+        rows,
+        inputs,
+    };
+    let shrink = Shrink {
+        batch: "lower --batch or --seq (--accum N keeps the tokens per step)",
+        cache: "lower --batch or --seq",
+    };
+    let need = guard(g, archc::analyze::Job::Train, shape, memory, &shrink)?;
+    Ok(need.total())
 }
 
 /// What a resumed run continues with: the checkpoint's settings, data and seed. A flag
@@ -373,9 +393,16 @@ fn train_on<A: AutodiffBackend>(
     let cols = columns(&t);
     let metrics = match &job.resume {
         Some(c) => Metrics::resume(&job.dir, args.metrics, cols, c.state.step),
-        None => Metrics::create(&job.dir, args.metrics, cols),
+        None => Metrics::create(&job.dir, args.metrics, cols).map(|m| (m, None)),
     };
-    let mut metrics = metrics.map_err(|e| fail(format!("{}: {e}", job.dir.display())))?;
+    let (mut metrics, gap) = metrics.map_err(|e| fail(format!("{}: {e}", job.dir.display())))?;
+    if let Some(gap) = gap {
+        eprintln!("warning: {gap}");
+    }
+    if let Some(c) = &job.resume {
+        cut_eval(&job.dir, c.state.step)
+            .map_err(|e| fail(format!("{}: {e}", job.dir.join("eval.csv").display())))?;
+    }
     println!(
         "training `{}`: {} parameters on {device_name}; data: {}",
         job.graph.name,
@@ -477,9 +504,36 @@ fn train_on<A: AutodiffBackend>(
     if let Some((_, p)) = &last_ckpt {
         println!("checkpoint: {}", p.display());
     }
+    if let Some(p) = crate::budget::peak() {
+        println!(
+            "memory:     peak {} (estimated {})",
+            crate::summary::bytes(p),
+            crate::summary::bytes(job.need)
+        );
+    }
     println!("metrics:    {}", metrics.path.display());
     println!("loss curve: {}", plot.display());
     Ok(())
+}
+
+/// A resumed run's `eval.csv` cut back to the scores of steps <= `upto` (the steps after
+/// it are trained again), written beside it and renamed over it.
+fn cut_eval(dir: &Path, upto: u64) -> std::io::Result<()> {
+    let path = dir.join("eval.csv");
+    let Ok(old) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let mut kept = String::from("step,correct,total,accuracy\n");
+    for line in old.lines().skip(1) {
+        let step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
+        if line.split(',').count() == 4 && step.is_some_and(|s| s <= upto) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    let tmp = dir.join(".eval.csv.tmp");
+    std::fs::write(&tmp, kept)?;
+    std::fs::rename(&tmp, &path)
 }
 
 /// Appends one held-out score to the run's `eval.csv` (step, correct, total, accuracy).
@@ -510,6 +564,7 @@ fn save<A: AutodiffBackend>(job: &Job, t: &Trainer<A>) -> Result<PathBuf, ExitCo
         data: job.data.clone(),
         settings: job.settings.to_map(),
         files: BTreeMap::new(),
+        checksum: String::new(),
     };
     checkpoint::write(
         &job.dir.join("checkpoints"),
@@ -518,7 +573,13 @@ fn save<A: AutodiffBackend>(job: &Job, t: &Trainer<A>) -> Result<PathBuf, ExitCo
         &t.opt.save(),
         job.args.keep,
     )
-    .map_err(fail)
+    .map_err(|e| match e {
+        checkpoint::CheckpointError::NonFinite { .. } => {
+            eprintln!("error: {e}; training stopped");
+            ExitCode::from(3)
+        }
+        e => fail(e),
+    })
 }
 
 fn stopped(e: &TrainError, last: &Option<(u64, PathBuf)>) -> ExitCode {

@@ -420,18 +420,19 @@ pub fn ir_sha256() -> String {
 pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), Stop> {
     let dir = o.out.clone().unwrap_or_else(|| Path::new("runs").join(MODEL_NAME));
     let ir = ir_sha256();
-    let (resume, set, data_arg, seed) = if o.resume {
-        let c = checkpoint::read(&dir, MODEL_NAME, &ir).map_err(|e| e.to_string())?;
-        let (set, data, seed) = resumable(o, &c)?;
-        (Some(c), set, data, seed)
-    } else {
-        if let Ok(p) = checkpoint::resolve(&dir) {
-            return Err(Stop(2, format!("`{}` already holds a run (checkpoint `{}`): pass --resume to continue it, or -o another directory", dir.display(), p.display())));
+    // One writer per run directory: the lock is held until this function returns.
+    let begun = checkpoint::begin(&dir, o.resume, MODEL_NAME, &ir).map_err(|e| e.to_string())?;
+    if let Some(note) = &begun.note {
+        eprintln!("warning: {note}");
+    }
+    let (resume, set, data_arg, seed) = match begun.resume {
+        Some(c) => {
+            let (set, data, seed) = resumable(o, &c)?;
+            (Some(c), set, data, seed)
         }
-        (None, Settings::new(o), o.data.clone().unwrap_or_default(), o.seed.unwrap_or(0))
+        None => (None, Settings::new(o), o.data.clone().unwrap_or_default(), o.seed.unwrap_or(0)),
     };
     let data = Shards::open(data_arg.strip_prefix("shards:").unwrap_or(&data_arg))?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut model = ModelConfig::new().with_seed(seed).init::<A>(&device);
     if let Some(w) = &o.init {
         load_weights(&mut model, &std::fs::read(w).map_err(|e| format!("{w}: {e}"))?, w)?;
@@ -485,6 +486,7 @@ pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), S
                 data: data_arg.clone(),
                 settings: set.to_map(),
                 files: BTreeMap::new(),
+                checksum: String::new(),
             };
             let p = checkpoint::write(&dir.join("checkpoints"), state, &save_weights(&t.model)?, &t.opt.save()?, o.keep).map_err(|e| e.to_string())?;
             last = Some((t.step, p));
@@ -554,16 +556,24 @@ impl Metrics {
             kept.push('\n');
         }
         if let Some(upto) = upto {
+            // Well-formed lines of steps 1..=upto, each once; a step without one is said.
+            let cells = Self::header().split(',').count();
+            let mut seen = std::collections::BTreeSet::new();
             for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
                 let step = if jsonl {
                     serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v.get("step")?.as_u64())
-                } else {
+                } else if line.split(',').count() == cells {
                     line.split(',').next().and_then(|s| s.parse().ok())
+                } else {
+                    None
                 };
-                if step.is_some_and(|s| s <= upto) {
+                if step.is_some_and(|s| s >= 1 && s <= upto && seen.insert(s)) {
                     kept.push_str(line);
                     kept.push('\n');
                 }
+            }
+            if seen.len() as u64 != upto {
+                eprintln!("warning: `{}` has lines for {} of the {upto} steps before the checkpoint (cut short or edited since): the others stay missing; the run continues from step {}", path.display(), seen.len(), upto + 1);
             }
         }
         // Written beside the file and renamed over it, so a crash leaves one whole file.
