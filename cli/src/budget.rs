@@ -31,12 +31,15 @@ pub fn parse_size(s: &str) -> Result<u128, String> {
         "m" => 1 << 20,
         "g" => 1 << 30,
         "t" => 1 << 40,
-        _ => return Err(format!("`{s}` is not a size: use bytes or a unit k, M, G or T (e.g. 8GiB)")),
+        _ => {
+            return Err(format!(
+                "`{s}` is not a size: use bytes or a unit k, M, G or T (e.g. 8GiB)"
+            ))
+        }
     };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size: use bytes or a unit k, M, G or T (e.g. 8GiB)"))?;
+    let v: f64 = num.trim().parse().map_err(|_| {
+        format!("`{s}` is not a size: use bytes or a unit k, M, G or T (e.g. 8GiB)")
+    })?;
     if !(v.is_finite() && v > 0.0) {
         return Err(format!("`{s}` is not a size: it must be above 0"));
     }
@@ -115,10 +118,19 @@ pub fn guard(
         return Ok(need);
     }
     let mut parts = vec![
-        ("parameters", need.parameters, "use --smoke, another --scale or a smaller --set"),
+        (
+            "parameters",
+            need.parameters,
+            "use --smoke, another --scale or a smaller --set",
+        ),
         ("activations", need.activations, shrink.batch),
         ("inputs", need.inputs, shrink.batch),
         ("the KV cache", need.kv_cache, shrink.cache),
+        (
+            "the graph",
+            need.graph,
+            "a file with fewer layers, aliases or stems",
+        ),
     ];
     parts.retain(|p| p.1 > 0);
     parts.sort_by(|a, b| b.1.cmp(&a.1));
@@ -156,6 +168,48 @@ pub fn guard(
         listed.join(", "),
         bytes(limit),
     ))
+}
+
+/// Above either, a command says what one step costs before it starts: 10^11 FLOPs is
+/// seconds per step on a CPU, and 1 GiB is more than any of the smoke scales needs.
+const LARGE_FLOPS: u128 = 100_000_000_000;
+const LARGE_BYTES: u128 = 1 << 30;
+
+/// What one step of `job` costs (FLOPs, and the memory estimate), when it is large enough
+/// to be worth saying before the run starts; `rows` per stem, `steps` for training.
+pub fn step_cost(
+    g: &ArchGraph,
+    job: Job,
+    rows: &[(&str, u64)],
+    batch: u64,
+    need: &archc::analyze::Footprint,
+    steps: Option<u64>,
+) -> Option<String> {
+    let backward = !matches!(job, Job::Forward | Job::Sample);
+    let f = archc::analyze::step_flops(g, rows, batch, backward);
+    if f < LARGE_FLOPS && need.total() < LARGE_BYTES {
+        return None;
+    }
+    let total: u64 = rows.iter().map(|r| r.1).fold(0, u64::saturating_add);
+    let pass = if backward {
+        "forward and backward"
+    } else {
+        "forward"
+    };
+    let mut line = format!(
+        "one step of `{}` (batch {batch} x {total} rows, {pass}) costs about {} and {} of memory",
+        g.name,
+        crate::summary::flops(f),
+        bytes(need.total())
+    );
+    if let Some(n) = steps {
+        line.push_str(&format!(
+            "; {n} step{}: {}",
+            if n == 1 { "" } else { "s" },
+            crate::summary::flops(f.saturating_mul(n as u128))
+        ));
+    }
+    Some(line)
 }
 
 #[cfg(test)]

@@ -175,7 +175,11 @@ fn gaps(seen: &std::collections::BTreeSet<u64>, upto: u64) -> Vec<String> {
     for s in seen.iter().copied().chain([upto + 1]) {
         if s > next {
             let last = s - 1;
-            out.push(if last == next { next.to_string() } else { format!("{next}-{last}") });
+            out.push(if last == next {
+                next.to_string()
+            } else {
+                format!("{next}-{last}")
+            });
         }
         next = s + 1;
     }

@@ -108,18 +108,33 @@ fn try_run(args: &RunArgs) -> Result<(), ExitCode> {
             .map(|s| (s.seq as u64).saturating_mul(s.dim.unwrap_or(1) as u64))
             .fold(0, u64::saturating_add),
     };
-    if (args.batch as u64).checked_mul(shape.inputs).is_none_or(|n| n > isize::MAX as u64) {
+    if (args.batch as u64)
+        .checked_mul(shape.inputs)
+        .is_none_or(|n| n > isize::MAX as u64)
+    {
         return Err(fail(format!(
             "--batch {} makes inputs larger than this machine can address",
             args.batch
         )));
     }
-    let what = if args.backward { Footprint::Backward } else { Footprint::Forward };
+    let what = if args.backward {
+        Footprint::Backward
+    } else {
+        Footprint::Forward
+    };
     let shrink = Shrink {
         batch: "lower --batch or --seq",
         cache: "lower --batch or --seq",
     };
     let need = guard(&graph, what, shape, &args.memory, &shrink).map_err(fail)?;
+    let rows: Vec<(&str, u64)> = inputs
+        .iter()
+        .map(|s| (s.name.as_str(), s.seq as u64))
+        .collect();
+    let cost = crate::budget::step_cost(&graph, what, &rows, args.batch as u64, &need, None);
+    if let Some(line) = cost {
+        eprintln!("note: {line}");
+    }
     let job = Job {
         graph: &graph,
         args,

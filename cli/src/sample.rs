@@ -87,8 +87,14 @@ fn try_sample(args: &SampleArgs) -> Result<(), ExitCode> {
         batch: "use --smoke, another --scale or a smaller --set",
         cache: "use --smoke, another --scale or a smaller --set",
     };
-    crate::budget::guard(&graph, archc::analyze::Job::Sample, shape, &args.memory, &shrink)
-        .map_err(fail)?;
+    crate::budget::guard(
+        &graph,
+        archc::analyze::Job::Sample,
+        shape,
+        &args.memory,
+        &shrink,
+    )
+    .map_err(fail)?;
     let hash = sha256(archc::ir::ir_to_yaml(&archc::graph_to_ir(&graph)).as_bytes());
     // A run directory gives its newest intact checkpoint (saying so when `latest` names a
     // damaged one); a checkpoint directory named itself is read as it is.
@@ -96,8 +102,7 @@ fn try_sample(args: &SampleArgs) -> Result<(), ExitCode> {
         checkpoint::read(&args.checkpoint, &graph.name, &hash).map_err(fail)?
     } else {
         let (c, note) =
-            checkpoint::read_newest(&args.checkpoint, &graph.name, &hash, false)
-                .map_err(fail)?;
+            checkpoint::read_newest(&args.checkpoint, &graph.name, &hash, false).map_err(fail)?;
         if let Some(note) = note {
             eprintln!("warning: {note}");
         }

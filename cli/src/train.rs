@@ -227,7 +227,12 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         .unwrap_or_else(|| Path::new("runs").join(&graph.name));
     if !args.resume {
         // Before the run directory is made; a resumed run is admitted on its own settings.
-        admit(&graph, &Settings::new(&args.given(), args.steps), &args.memory).map_err(fail)?;
+        admit(
+            &graph,
+            &Settings::new(&args.given(), args.steps),
+            &args.memory,
+        )
+        .map_err(fail)?;
     }
     // One writer per run directory: the lock is held until this process ends.
     let begun = checkpoint::begin(&dir, args.resume, &graph.name, &ir_sha256).map_err(fail)?;
@@ -250,6 +255,20 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
         }
     };
     let need = admit(&graph, &settings, &args.memory).map_err(fail)?;
+    let spec = data_spec(&graph, settings.batch, settings.seq);
+    let rows: Vec<(&str, u64)> = spec.per_stem().map(|(n, r, _)| (n, r)).collect();
+    let cost = crate::budget::step_cost(
+        &graph,
+        archc::analyze::Job::Train,
+        &rows,
+        settings.batch as u64,
+        &need,
+        Some(args.steps),
+    );
+    if let Some(line) = cost {
+        eprintln!("note: {line}");
+    }
+    let need = need.total();
     let job = Job {
         _lock: begun.lock,
         args,
@@ -279,7 +298,11 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
 
 /// Refuses a run whose estimated memory (parameters, gradients, AdamW, checkpoint copies
 /// and one micro-batch's activations) exceeds what there is (crate::budget).
-pub fn admit(g: &ArchGraph, s: &Settings, memory: &MemoryArgs) -> Result<u128, String> {
+pub fn admit(
+    g: &ArchGraph,
+    s: &Settings,
+    memory: &MemoryArgs,
+) -> Result<archc::analyze::Footprint, String> {
     let (rows, inputs) = data_spec(g, s.batch, s.seq).per_sequence();
     let shape = archc::analyze::Shape {
         batch: s.batch as u64,
@@ -290,8 +313,7 @@ pub fn admit(g: &ArchGraph, s: &Settings, memory: &MemoryArgs) -> Result<u128, S
         batch: "lower --batch or --seq (--accum N keeps the tokens per step)",
         cache: "lower --batch or --seq",
     };
-    let need = guard(g, archc::analyze::Job::Train, shape, memory, &shrink)?;
-    Ok(need.total())
+    guard(g, archc::analyze::Job::Train, shape, memory, &shrink)
 }
 
 /// What a resumed run continues with: the checkpoint's settings, data and seed. A flag

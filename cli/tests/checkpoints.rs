@@ -39,7 +39,16 @@ fn tmp(name: &str) -> PathBuf {
 fn train(dir: &Path, steps: u64, extra: &[&str]) -> Output {
     let (m, d, n) = (gpt2_tiny(), dir.display().to_string(), steps.to_string());
     let mut a = vec![
-        "train", &m, "--steps", &n, "--checkpoint-every", "5", "--eval-every", "0", "-o", &d,
+        "train",
+        &m,
+        "--steps",
+        &n,
+        "--checkpoint-every",
+        "5",
+        "--eval-every",
+        "0",
+        "-o",
+        &d,
     ];
     a.extend_from_slice(extra);
     archc(&a)
@@ -75,7 +84,11 @@ fn an_edited_state_json_is_refused_and_the_run_resumes_from_the_intact_one() {
     let path = ckpt(&dir, 10).display().to_string();
     let o = archc(&["sample", &gpt2_tiny(), "--checkpoint", &path]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("does not match its checksum"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not match its checksum"),
+        "{}",
+        stderr(&o)
+    );
 
     // The run resumes from step 5, says so, and keeps the damaged one aside.
     let o = train(&dir, 12, &["--resume"]);
@@ -96,7 +109,14 @@ fn a_dangling_or_damaged_latest_falls_back_to_the_newest_intact_checkpoint() {
     std::fs::write(dir.join("checkpoints/latest"), "step-00000099").unwrap();
     // A reader names the problem and reads the newest intact one, changing nothing.
     let d = dir.display().to_string();
-    let o = archc(&["sample", &gpt2_tiny(), "--checkpoint", &d, "--max-tokens", "2"]);
+    let o = archc(&[
+        "sample",
+        &gpt2_tiny(),
+        "--checkpoint",
+        &d,
+        "--max-tokens",
+        "2",
+    ]);
     ok(&o);
     assert!(
         stderr(&o).contains("`latest` names `step-00000099`, which is not in"),
@@ -128,9 +148,10 @@ fn poison(ck: &Path) {
     std::fs::write(&w, &bytes).unwrap();
     let path = ck.join("state.json");
     let mut state: State = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    state
-        .files
-        .insert("model.safetensors".into(), archc_runtime::checkpoint::sha256(&bytes));
+    state.files.insert(
+        "model.safetensors".into(),
+        archc_runtime::checkpoint::sha256(&bytes),
+    );
     state.checksum = state.digest();
     std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
 }
@@ -163,7 +184,11 @@ fn what_killed_writes_left_is_removed() {
     ok(&train(&dir, 5, &[]));
     let cks = dir.join("checkpoints");
     std::fs::create_dir_all(cks.join(".step-00000010.tmp-4242")).unwrap();
-    std::fs::write(cks.join(".step-00000010.tmp-4242/model.safetensors"), [0u8; 1024]).unwrap();
+    std::fs::write(
+        cks.join(".step-00000010.tmp-4242/model.safetensors"),
+        [0u8; 1024],
+    )
+    .unwrap();
     std::fs::write(cks.join(".latest.tmp-4242"), "step-00000010").unwrap();
     ok(&train(&dir, 7, &["--resume"]));
     let left: Vec<String> = std::fs::read_dir(&cks)
@@ -183,7 +208,11 @@ fn a_metrics_file_cut_short_is_said_on_resume() {
     let text = std::fs::read_to_string(&m).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     // The header, steps 1-5, and half of step 6's line.
-    let cut = format!("{}\n{}", lines[..6].join("\n"), &lines[6][..lines[6].len() / 2]);
+    let cut = format!(
+        "{}\n{}",
+        lines[..6].join("\n"),
+        &lines[6][..lines[6].len() / 2]
+    );
     std::fs::write(&m, cut).unwrap();
     let o = train(&dir, 12, &["--resume"]);
     ok(&o);
@@ -200,7 +229,16 @@ fn a_run_directory_has_one_writer() {
     let dir = tmp("writers");
     let (m, d) = (gpt2_tiny(), dir.display().to_string());
     let mut first = Command::new(env!("CARGO_BIN_EXE_archc"))
-        .args(["train", &m, "--steps", "100000", "--eval-every", "0", "-o", &d])
+        .args([
+            "train",
+            &m,
+            "--steps",
+            "100000",
+            "--eval-every",
+            "0",
+            "-o",
+            &d,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -217,13 +255,20 @@ fn a_run_directory_has_one_writer() {
         let o = train(&dir, 400, extra);
         assert_eq!(o.status.code(), Some(2), "{extra:?}");
         let e = stderr(&o);
-        assert!(e.contains(&format!("another training process (pid {pid})")), "{e}");
+        assert!(
+            e.contains(&format!("another training process (pid {pid})")),
+            "{e}"
+        );
     }
     first.kill().unwrap();
     first.wait().unwrap();
     // The lock went with the process: the run can be resumed (or is refused for other
     // reasons, never for a writer that is gone).
     let o = train(&dir, 1, &["--resume"]);
-    assert!(!stderr(&o).contains("another training process"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("another training process"),
+        "{}",
+        stderr(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

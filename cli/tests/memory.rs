@@ -56,13 +56,22 @@ fn huge_adapter(dir: &std::path::Path) -> String {
 fn a_batch_of_a_billion_is_refused_before_anything_is_allocated() {
     let m = model("models/gpt2-tiny.arch");
     let err = refused(&archc(&["run", &m, "--smoke", "--batch", "1000000000"]));
-    assert!(err.contains("a forward pass of `gpt2_tiny` at batch 1000000000"), "{err}");
+    assert!(
+        err.contains("a forward pass of `gpt2_tiny` at batch 1000000000"),
+        "{err}"
+    );
     assert!(err.contains("lower --batch or --seq"), "{err}");
     assert!(err.contains("available"), "{err}");
     let dir = temp("billion");
     let out = dir.join("run").display().to_string();
     let err = refused(&archc(&[
-        "train", &m, "--smoke", "--batch", "1000000000", "-o", &out,
+        "train",
+        &m,
+        "--smoke",
+        "--batch",
+        "1000000000",
+        "-o",
+        &out,
     ]));
     assert!(err.contains("training `gpt2_tiny`"), "{err}");
     assert!(err.contains("--accum"), "{err}");
@@ -78,21 +87,24 @@ fn four_billion_parameters_are_refused_by_every_command_naming_the_parameters() 
     let run = refused(&archc(&[&["run", &f][..], &limit].concat()));
     assert!(run.contains("parameters 31.00 GiB"), "{run}");
     assert!(run.contains("use --smoke"), "{run}");
-    assert!(run.contains("more than the 8.00 GiB --max-memory allows"), "{run}");
+    assert!(
+        run.contains("more than the 8.00 GiB --max-memory allows"),
+        "{run}"
+    );
     let out = dir.join("run").display().to_string();
     let train = refused(&archc(&[&["train", &f, "-o", &out][..], &limit].concat()));
     assert!(train.contains("parameters 154.98 GiB"), "{train}");
-    let sample = refused(&archc(&[
-        &["sample", &f, "--checkpoint", &out][..],
-        &limit,
-    ]
-    .concat()));
+    let sample = refused(&archc(
+        &[&["sample", &f, "--checkpoint", &out][..], &limit].concat(),
+    ));
     assert!(sample.contains("sampling from"), "{sample}");
-    let cmp = refused(&archc(&[
-        &["compare", &model("models/gpt2-tiny.arch"), &f, "-o", &out][..],
-        &limit,
-    ]
-    .concat()));
+    let cmp = refused(&archc(
+        &[
+            &["compare", &model("models/gpt2-tiny.arch"), &f, "-o", &out][..],
+            &limit,
+        ]
+        .concat(),
+    ));
     assert!(cmp.contains("training `gpt2_tiny`"), "{cmp}");
 }
 
@@ -100,7 +112,15 @@ fn four_billion_parameters_are_refused_by_every_command_naming_the_parameters() 
 fn max_memory_is_the_limit_both_ways() {
     let m = model("models/gpt2-tiny.arch");
     let err = refused(&archc(&[
-        "run", &m, "--batch", "64", "--seq", "128", "--backward", "--max-memory", "100M",
+        "run",
+        &m,
+        "--batch",
+        "64",
+        "--seq",
+        "128",
+        "--backward",
+        "--max-memory",
+        "100M",
     ]));
     assert!(err.contains("raise --max-memory"), "{err}");
     let o = archc(&["run", &m, "--batch", "2", "--max-memory", "1G"]);
@@ -134,7 +154,15 @@ fn the_estimate_is_above_the_peak_and_not_far_above() {
     let m = model("models/gpt2-tiny.arch");
     for args in [
         &["--batch", "64", "--seq", "128", "--backward"][..],
-        &["--batch", "16", "--seq", "512", "--set", "ctx=512", "--backward"][..],
+        &[
+            "--batch",
+            "16",
+            "--seq",
+            "512",
+            "--set",
+            "ctx=512",
+            "--backward",
+        ][..],
         &["--batch", "256", "--seq", "128"][..],
     ] {
         let o = archc(&[&["run", &m][..], args].concat());
@@ -145,7 +173,13 @@ fn the_estimate_is_above_the_peak_and_not_far_above() {
         };
         // Measured here (docs/costs.md): the peak is 0.72-1.02 of the estimate; a little
         // slack above 1 for allocators that keep more.
-        assert!(peak <= est * 1.1, "{args:?}: peak {peak} MiB, estimated {est} MiB");
-        assert!(est <= peak * 2.5, "{args:?}: peak {peak} MiB, estimated {est} MiB");
+        assert!(
+            peak <= est * 1.1,
+            "{args:?}: peak {peak} MiB, estimated {est} MiB"
+        );
+        assert!(
+            est <= peak * 2.5,
+            "{args:?}: peak {peak} MiB, estimated {est} MiB"
+        );
     }
 }

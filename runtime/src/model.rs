@@ -17,7 +17,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 use petgraph::stable_graph::NodeIndex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unsupported(pub String);
@@ -46,6 +46,17 @@ pub struct NodeModule<B: Backend> {
 }
 
 impl<B: Backend> NodeModule<B> {
+    /// Whether it holds no parameters at all.
+    fn is_empty(&self) -> bool {
+        self.table.is_none()
+            && self.block.is_none()
+            && self.norm.is_none()
+            && self.linears.is_empty()
+            && self.mask_token.is_none()
+            && self.diffusion.is_none()
+            && self.start.is_none()
+    }
+
     fn empty() -> Self {
         NodeModule {
             table: None,
@@ -115,8 +126,12 @@ pub fn graph_to_model_seeded<B: Backend>(
     let init = &mut init;
     let exec = graph_to_plan(g).ok_or_else(|| Unsupported("the graph has a cycle".into()))?;
     let order = exec.order;
-    let mut nodes = Vec::new();
+    // Nodes without parameters (inputs, merges, aliases, objectives ...) share one empty
+    // module in slot 0: a `NodeModule` is ~13.6 KB even when empty (its optional block is
+    // held inline), and a file may hold 100,000 aliases.
+    let mut nodes = vec![NodeModule::empty()];
     let mut slot = HashMap::new();
+    let masked: HashSet<NodeIndex> = exec.mask_points.iter().map(|(p, _)| *p).collect();
     for &n in &order {
         let node = &g.graph[n];
         let mut m = NodeModule::empty();
@@ -197,8 +212,12 @@ pub fn graph_to_model_seeded<B: Backend>(
             }
             _ => {}
         }
-        slot.insert(n, nodes.len());
-        nodes.push(m);
+        if m.is_empty() && !masked.contains(&n) {
+            slot.insert(n, 0);
+        } else {
+            slot.insert(n, nodes.len());
+            nodes.push(m);
+        }
     }
     let loops = exec.loops;
     // Mask tokens: on the last layer of the stem before its blocks.

@@ -155,9 +155,22 @@ fn modality_of(rows: &str) -> Option<&str> {
     rows.strip_prefix("S_")
 }
 
+/// Per modality: the FLOPs of its own nodes and the shared ones, and the longest path from
+/// its input through them. Linear in the graph for a fixed trunk: each modality walks only
+/// what its input reaches (its stem, then the shared nodes downstream), pushing depths
+/// along out-edges, so a merge of N stems is not read N times.
 pub fn per_modality(g: &ArchGraph, runs: &Runs, seq: u64) -> Vec<ModalityCost> {
     let order = toposort(&data_view(g), None).unwrap_or_default();
-    let mut out = Vec::new();
+    let rank: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let mut shared_flops: u128 = 0;
+    let mut own_flops: HashMap<&str, u128> = HashMap::new();
+    for n in g.graph.node_indices() {
+        let f = node_flops(g, n, seq) * u(runs.get(&n).copied().unwrap_or(1));
+        match modality_of(&g.graph[n].rows) {
+            None => shared_flops += f,
+            Some(m) => *own_flops.entry(m).or_default() += f,
+        }
+    }
     let mut inputs: Vec<(NodeIndex, String)> = g
         .graph
         .node_indices()
@@ -167,44 +180,49 @@ pub fn per_modality(g: &ArchGraph, runs: &Runs, seq: u64) -> Vec<ModalityCost> {
         })
         .collect();
     inputs.sort();
+    let mut out = Vec::new();
     for (input, m) in inputs {
         let mine = |n: NodeIndex| modality_of(&g.graph[n].rows).is_none_or(|r| r == m);
-        let flops: u128 = g
-            .graph
-            .node_indices()
-            .filter(|n| mine(*n))
-            .map(|n| node_flops(g, n, seq) * u(runs.get(&n).copied().unwrap_or(1)))
-            .sum();
+        let own = |n: NodeIndex| match g.graph[n].kind {
+            NodeKind::Block(_) => runs.get(&n).copied().unwrap_or(1),
+            _ => 0,
+        };
+        // What this input reaches through its own and shared nodes, in topological order.
+        let mut reached: Vec<NodeIndex> = Vec::new();
+        let mut seen: HashSet<NodeIndex> = HashSet::new();
+        let mut stack = vec![input];
+        seen.insert(input);
+        while let Some(n) = stack.pop() {
+            reached.push(n);
+            for t in data_outputs(g, n) {
+                if mine(t) && seen.insert(t) {
+                    stack.push(t);
+                }
+            }
+        }
+        reached.sort_by_key(|n| rank.get(n).copied().unwrap_or(usize::MAX));
         // Longest path from this modality's input, counting blocks (times their runs).
         let mut depth: HashMap<NodeIndex, u64> = HashMap::new();
-        depth.insert(input, 0);
         let mut best = 0;
-        for n in &order {
-            let here = if *n == input {
+        for n in reached {
+            let here = if n == input {
                 0
             } else {
-                let Some(d) = g
-                    .data_inputs(*n)
-                    .iter()
-                    .filter_map(|(s, _)| depth.get(s))
-                    .max()
-                    .copied()
-                else {
-                    continue;
-                };
-                let own = if matches!(g.graph[*n].kind, NodeKind::Block(_)) {
-                    runs.get(n).copied().unwrap_or(1)
-                } else {
-                    0
-                };
-                d + own
+                match depth.get(&n) {
+                    Some(d) => *d,
+                    None => continue,
+                }
             };
-            if !mine(*n) {
-                continue;
-            }
-            depth.insert(*n, here);
+            depth.insert(n, here);
             best = best.max(here);
+            for t in data_outputs(g, n) {
+                if mine(t) {
+                    let d = depth.entry(t).or_insert(0);
+                    *d = (*d).max(here + own(t));
+                }
+            }
         }
+        let flops = shared_flops + own_flops.get(m.as_str()).copied().unwrap_or(0);
         out.push(ModalityCost {
             modality: m,
             flops_forward_per_token: flops,
@@ -213,4 +231,35 @@ pub fn per_modality(g: &ArchGraph, runs: &Runs, seq: u64) -> Vec<ModalityCost> {
         });
     }
     out
+}
+
+/// FLOPs of one step over `batch` sequences whose stems have `rows` rows each (by stem
+/// name): every modality's forward FLOPs per token (its own nodes and the shared ones,
+/// over a context of all the rows) times its rows, and 3x that with a backward pass.
+pub fn step_flops(g: &ArchGraph, rows: &[(&str, u64)], batch: u64, backward: bool) -> u128 {
+    let context: u64 = rows.iter().map(|r| r.1).fold(0, u64::saturating_add);
+    let per = per_modality(g, &runs_per_node(g), context);
+    let rows: HashMap<&str, u64> = rows.iter().copied().collect();
+    let forward = per
+        .iter()
+        .map(|m| {
+            let n = rows.get(m.modality.as_str()).copied().unwrap_or(0);
+            m.flops_forward_per_token.saturating_mul(u(n))
+        })
+        .fold(0u128, u128::saturating_add)
+        .saturating_mul(u(batch));
+    if backward {
+        forward.saturating_mul(3)
+    } else {
+        forward
+    }
+}
+
+/// The nodes a data edge out of `n` reaches.
+fn data_outputs(g: &ArchGraph, n: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+    use petgraph::visit::EdgeRef;
+    g.graph
+        .edges_directed(n, petgraph::Direction::Outgoing)
+        .filter(|e| matches!(e.weight().kind, EdgeKind::Data { .. }))
+        .map(|e| e.target())
 }

@@ -7,7 +7,7 @@ mod footprint;
 mod memory;
 mod params;
 
-pub use flops::{block_flops, node_flops};
+pub use flops::{block_flops, node_flops, step_flops};
 pub use footprint::{runtime_footprint, Footprint, Job, Shape};
 pub use params::{
     block_params, count_params, diffusion_mlp, diffusion_params, norm_params, token_dim, ParamCount,
@@ -103,6 +103,7 @@ pub fn graph_to_summary(g: &ArchGraph, w: Workload) -> Summary {
     let mut order: Vec<NodeIndex> = g.graph.node_indices().collect();
     order.sort();
     let mut items: Vec<ItemCost> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, String), usize> = Default::default();
     for (i, n) in order.iter().enumerate() {
         let node = &g.graph[*n];
         let (item, name) = owner_parts(&node.owner);
@@ -119,30 +120,30 @@ pub fn graph_to_summary(g: &ArchGraph, w: Workload) -> Summary {
                 _ => None,
             },
         };
-        match items
-            .iter_mut()
-            .find(|it| it.item == item && it.name == name)
-        {
+        match index.get(&(item, name.to_string())).map(|&k| &mut items[k]) {
             Some(it) => {
                 it.params += cost.params;
                 it.flops_forward += cost.flops_forward;
                 it.nodes.push(cost);
             }
-            None => items.push(ItemCost {
-                item: item.into(),
-                name: name.into(),
-                params: cost.params,
-                flops_forward: cost.flops_forward,
-                nodes: vec![cost],
-            }),
+            None => {
+                index.insert((item, name.to_string()), items.len());
+                items.push(ItemCost {
+                    item: item.into(),
+                    name: name.into(),
+                    params: cost.params,
+                    flops_forward: cost.flops_forward,
+                    nodes: vec![cost],
+                })
+            }
         }
     }
     // Parameters that are not nodes (mask tokens) join their stem's line.
     for (path, params) in counts.per_node.iter().skip(order.len()) {
         let stem = path.split('.').next().unwrap_or("");
-        if let Some(it) = items
-            .iter_mut()
-            .find(|it| it.item == "stem" && it.name == stem)
+        if let Some(it) = index
+            .get(&("stem", stem.to_string()))
+            .map(|&k| &mut items[k])
         {
             it.params += params;
             it.nodes.push(NodeCost {

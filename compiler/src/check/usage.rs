@@ -26,8 +26,14 @@ pub fn check(model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
         .iter()
         .map(|l| (&l.name, l.span, "layer"))
         .chain(model.aliases.iter().map(|a| (&a.name, a.span, "alias")));
+    let outputs: std::collections::HashMap<&str, _> = g
+        .outputs
+        .iter()
+        .rev()
+        .map(|(n, o)| (n.as_str(), *o))
+        .collect();
     for (name, at, what) in named {
-        if let Some((_, out)) = g.outputs.iter().find(|(n, _)| n == name) {
+        if let Some(out) = outputs.get(name.as_str()) {
             if !read_outside(g, *out, name) {
                 errors.push(Error::UnusedLayer {
                     at,
@@ -57,12 +63,16 @@ pub fn check(model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
                 });
             }
         }
-        let merged: Vec<String> = t
+        let merged: std::collections::HashSet<&str> = t
             .from
             .as_ref()
-            .map(|f| f.iter().map(|p| p.path[0].clone()).collect())
-            .unwrap_or_else(|| model.stems.iter().map(|s| s.name.clone()).collect());
-        for s in model.stems.iter().filter(|s| !merged.contains(&s.name)) {
+            .map(|f| f.iter().map(|p| p.path[0].as_str()).collect())
+            .unwrap_or_else(|| model.stems.iter().map(|s| s.name.as_str()).collect());
+        for s in model
+            .stems
+            .iter()
+            .filter(|s| !merged.contains(s.name.as_str()))
+        {
             errors.push(Error::StemNotMerged {
                 at: s.span,
                 name: s.name.clone(),
@@ -75,7 +85,7 @@ pub fn check(model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
         return unused_heads_and_gates(model, errors);
     }
     for s in &model.stems {
-        let Some((_, out)) = g.outputs.iter().find(|(n, _)| n == &s.name) else {
+        let Some(out) = outputs.get(s.name.as_str()) else {
             continue;
         };
         if !read_outside(g, *out, &s.name) {

@@ -28,6 +28,7 @@ use crate::graph::{ArchGraph, EdgeKind, Node, NodeKind, Owner};
 use crate::model::{Inject, NormKind, Projection, Region, Steps};
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Per modality, in stem order: (fill, border and edges).
@@ -51,19 +52,33 @@ const MASKED: &str = "#b00060";
 /// The graph as Graphviz DOT text: deterministic (same graph, same bytes).
 pub fn graph_to_dot(g: &ArchGraph) -> String {
     let folds = fold::fold_runs(g);
-    let mut stems: Vec<&str> = Vec::new();
+    // Each stem's place among the stems (its colour), each head's target, each
+    // modality's mask regions: looked up per node, so held in maps.
+    let mut stems: HashMap<&str, usize> = HashMap::new();
     for n in g.graph.node_indices() {
         if let Owner::Stem(s) = &g.graph[n].owner {
-            if !stems.contains(&s.as_str()) {
-                stems.push(s);
-            }
+            let next = stems.len();
+            stems.entry(s.as_str()).or_insert(next);
         }
+    }
+    let mut targets: HashMap<&str, Option<&str>> = HashMap::new();
+    for h in &g.heads {
+        targets
+            .entry(h.name.as_str())
+            .or_insert(h.target.as_deref());
+    }
+    let mut masks: HashMap<&str, Vec<&Region>> = HashMap::new();
+    for m in &g.masks {
+        masks
+            .entry(m.modality.as_str())
+            .or_default()
+            .push(&m.region);
     }
     let colour = |n: NodeIndex| match g.graph[n].kind {
         NodeKind::Loop { .. } => LOOP,
-        _ => modality(g, &g.graph[n])
-            .and_then(|m| stems.iter().position(|s| *s == m))
-            .map_or(NEUTRAL, |i| PALETTE[i % PALETTE.len()]),
+        _ => modality(&targets, &g.graph[n])
+            .and_then(|m| stems.get(m))
+            .map_or(NEUTRAL, |&i| PALETTE[i % PALETTE.len()]),
     };
     let name = quote(&g.name);
     let mut out = format!(
@@ -73,13 +88,17 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
     );
     // One cluster per stem, trunk and head, in the order their nodes come (file order).
     let mut groups: Vec<(Option<&Owner>, Vec<NodeIndex>)> = Vec::new();
+    let mut group_of: HashMap<Option<&Owner>, usize> = HashMap::new();
     for n in g.graph.node_indices() {
         let owner = &g.graph[n].owner;
         let key =
             matches!(owner, Owner::Stem(_) | Owner::Trunk(_) | Owner::Head(_)).then_some(owner);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(n),
-            None => groups.push((key, vec![n])),
+        match group_of.get(&key) {
+            Some(&k) => groups[k].1.push(n),
+            None => {
+                group_of.insert(key, groups.len());
+                groups.push((key, vec![n]));
+            }
         }
     }
     for (i, (owner, members)) in groups.iter().enumerate() {
@@ -100,7 +119,7 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
                 continue; // drawn as part of its run's first block
             }
             let ((fill, border), node) = (colour(n), &g.graph[n]);
-            let regions = mask_regions(g, node);
+            let regions = mask_regions(&masks, node);
             let mut text = label(node, &regions);
             if let (Some((count, last)), NodeKind::Block(b)) = (folds.runs.get(&n), &node.kind) {
                 let last = last.rsplit('.').next().unwrap_or("");
@@ -175,7 +194,7 @@ pub fn graph_to_dot(g: &ArchGraph) -> String {
 }
 
 /// The stem a node works for: its own, its head's target, else its rows' `S_<stem>`.
-fn modality<'a>(g: &'a ArchGraph, node: &'a Node) -> Option<&'a str> {
+fn modality<'a>(targets: &HashMap<&str, Option<&'a str>>, node: &'a Node) -> Option<&'a str> {
     let target = match (&node.owner, &node.kind) {
         (Owner::Stem(s), _) => return Some(s),
         (Owner::Trunk(_), _) => return None,
@@ -185,26 +204,18 @@ fn modality<'a>(g: &'a ArchGraph, node: &'a Node) -> Option<&'a str> {
                 target: Some(t), ..
             },
         ) => Some(t.as_str()),
-        (Owner::Head(h), _) => g
-            .heads
-            .iter()
-            .find(|i| &i.name == h)
-            .and_then(|i| i.target.as_deref()),
+        (Owner::Head(h), _) => targets.get(h.as_str()).copied().flatten(),
         _ => None,
     };
     target.or_else(|| node.rows.strip_prefix("S_"))
 }
 
 /// The mask regions of an input node's modality (none for other nodes).
-fn mask_regions<'a>(g: &'a ArchGraph, node: &Node) -> Vec<&'a Region> {
+fn mask_regions<'a>(masks: &HashMap<&str, Vec<&'a Region>>, node: &Node) -> Vec<&'a Region> {
     let NodeKind::Input { modality, .. } = &node.kind else {
         return Vec::new();
     };
-    g.masks
-        .iter()
-        .filter(|m| &m.modality == modality)
-        .map(|m| &m.region)
-        .collect()
+    masks.get(modality.as_str()).cloned().unwrap_or_default()
 }
 
 /// `path`, then `owner: kind details d=width`, then one line per mask region.

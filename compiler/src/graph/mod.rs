@@ -19,7 +19,7 @@ pub use dump::graph_to_json;
 pub use plan::{graph_to_plan, head_layers, ExecPlan, LoopPlan};
 
 /// Which top-level item a node belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "item", content = "name", rename_all = "snake_case")]
 pub enum Owner {
     Stem(String),

@@ -110,12 +110,10 @@ fn shown(v: &Value) -> String {
 /// keep); the rebuilt graph takes the document's order afterwards.
 fn lints(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
     let key = |l: &super::IrLint| (l.lint.clone(), l.level.clone(), l.item.clone());
-    let mut left: Vec<_> = ours.lints.iter().map(key).collect();
+    let mut left = Multiset::new(ours.lints.iter().map(key));
     for (i, l) in theirs.lints.iter().enumerate() {
-        match left.iter().position(|k| *k == key(l)) {
-            Some(p) => {
-                left.remove(p);
-            }
+        match left.take(&key(l)) {
+            Some(_) => {}
             None => errors.push(Error::IrInconsistent {
                 at: doc.span_at(&[Seg::Key("lints".into()), Seg::Index(i)]),
                 field: describe(&[Seg::Key("lints".into()), Seg::Index(i)]),
@@ -180,39 +178,81 @@ fn edges(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
     let name = |ir: &Ir, i: usize| ir.nodes[i].path.clone();
     let kind = |e: &super::IrEdge| serde_json::to_value(&e.kind).unwrap_or(Value::Null);
     let tag = |e: &super::IrEdge| kind(e)["kind"].as_str().unwrap_or("").to_string();
-    let mut left: Vec<(String, String, String, Value)> = ours
-        .edges
-        .iter()
-        .map(|e| (name(ours, e.from), name(ours, e.to), tag(e), kind(e)))
-        .collect();
+    let wants: Vec<Value> = ours.edges.iter().map(kind).collect();
+    let mut left = Multiset::new(
+        ours.edges
+            .iter()
+            .map(|e| (name(ours, e.from), name(ours, e.to), tag(e))),
+    );
     for (j, e) in theirs.edges.iter().enumerate() {
         let (from, to, t) = (name(theirs, e.from), name(theirs, e.to), tag(e));
         let p = [Seg::Key("edges".into()), Seg::Index(j)];
-        match left
-            .iter()
-            .position(|(f, x, k, _)| *f == from && *x == to && *k == t)
-        {
+        let joined = (from, to, t);
+        match left.take(&joined) {
             Some(i) => {
-                let (.., want) = left.remove(i);
+                let want = &wants[i];
                 let got = kind(e);
-                if got != want {
+                if got != *want {
                     let mut d = Vec::new();
-                    diff(doc, &p, &want, &got, &mut d);
+                    diff(doc, &p, want, &got, &mut d);
                     errors.extend(d);
                 }
             }
-            None => errors.push(Error::IrInconsistent {
-                at: doc.span_at(&p),
-                field: describe(&p),
-                reason: format!("joins `{from}` to `{to}` ({t}), and no layer reads that"),
-            }),
+            None => {
+                let (from, to, t) = joined;
+                errors.push(Error::IrInconsistent {
+                    at: doc.span_at(&p),
+                    field: describe(&p),
+                    reason: format!("joins `{from}` to `{to}` ({t}), and no layer reads that"),
+                })
+            }
         }
     }
-    for (from, to, t, _) in left {
+    for (from, to, t) in left.rest() {
         errors.push(Error::IrInconsistent {
             at: doc.key_span(&[], "edges").unwrap_or(doc.span),
             field: "`edges`".into(),
             reason: format!("lack the {t} edge from `{from}` to `{to}` that the layers give"),
         });
+    }
+}
+
+/// Keys that may repeat, each taken once, first come first served (a hash map of queues:
+/// comparing n edges is linear, not n²).
+struct Multiset<K> {
+    keys: Vec<K>,
+    taken: Vec<bool>,
+    queues: std::collections::HashMap<K, std::collections::VecDeque<usize>>,
+}
+
+impl<K: Clone + Eq + std::hash::Hash> Multiset<K> {
+    fn new(keys: impl Iterator<Item = K>) -> Self {
+        let keys: Vec<K> = keys.collect();
+        let mut queues: std::collections::HashMap<K, std::collections::VecDeque<usize>> =
+            Default::default();
+        for (i, k) in keys.iter().enumerate() {
+            queues.entry(k.clone()).or_default().push_back(i);
+        }
+        Multiset {
+            taken: vec![false; keys.len()],
+            keys,
+            queues,
+        }
+    }
+
+    /// The index of the first untaken `k`, now taken.
+    fn take(&mut self, k: &K) -> Option<usize> {
+        let i = self.queues.get_mut(k)?.pop_front()?;
+        self.taken[i] = true;
+        Some(i)
+    }
+
+    /// The keys never taken, in their order.
+    fn rest(self) -> impl Iterator<Item = K> {
+        self.keys
+            .into_iter()
+            .zip(self.taken)
+            .filter(|(_, t)| !t)
+            .map(|(k, _)| k)
     }
 }

@@ -421,18 +421,19 @@ impl<'a, 'p> Ctx<'a, 'p> {
                 _ => port(e, errors).into_iter().collect(),
             };
             // A stem listed twice would be merged into the sequence twice.
-            for (i, p) in ports.iter().enumerate() {
-                let same = |q: &PortRef| {
-                    q.path.strip_suffix(&["out".to_string()]).unwrap_or(&q.path)
-                        == p.path.strip_suffix(&["out".to_string()]).unwrap_or(&p.path)
-                };
-                if let Some(first) = ports[..i].iter().find(|q| same(q)) {
-                    errors.push(Error::Duplicate {
+            let mut firsts: std::collections::HashMap<&[String], Span> = Default::default();
+            for p in &ports {
+                let key = p.path.strip_suffix(&["out".to_string()]).unwrap_or(&p.path);
+                match firsts.get(key) {
+                    Some(&first) => errors.push(Error::Duplicate {
                         at: p.span,
-                        first: first.span,
+                        first,
                         name: p.text(),
                         what: "trunk input",
-                    });
+                    }),
+                    None => {
+                        firsts.insert(key, p.span);
+                    }
                 }
             }
             ports

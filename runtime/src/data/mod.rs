@@ -81,7 +81,14 @@ impl DataSpec {
     /// host holds for it (an id per text or code row, `dim` per feature row): what the
     /// memory guard sizes a batch by.
     pub fn per_sequence(&self) -> (u64, u64) {
-        self.stems.iter().fold((0, 0), |(rows, values), s| {
+        self.per_stem().fold((0, 0), |(rows, values), (_, r, v)| {
+            (rows.saturating_add(r), values.saturating_add(v))
+        })
+    }
+
+    /// Per stem, in the trunk's order: its name, rows and input values in one sequence.
+    pub fn per_stem(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.stems.iter().map(|s| {
             let (r, v) = match s.data {
                 StemData::Tokens { max_len, .. } => {
                     let n = self.text_segment(max_len) as u64;
@@ -90,7 +97,7 @@ impl DataSpec {
                 StemData::Codes { rows, .. } => (rows, rows),
                 StemData::Features { dim, rows } => (rows, rows.saturating_mul(dim)),
             };
-            (rows.saturating_add(r), values.saturating_add(v))
+            (s.name.as_str(), r, v)
         })
     }
 

@@ -179,8 +179,7 @@ fn non_finite(bytes: &[u8]) -> Result<Option<String>, String> {
     for name in names {
         let t = st.tensor(name).map_err(|e| e.to_string())?;
         if t.dtype() == safetensors::Dtype::F32
-            && t
-                .data()
+            && t.data()
                 .chunks_exact(4)
                 .any(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
         {
@@ -201,7 +200,10 @@ pub fn write(
     optimizer: &[u8],
     keep: usize,
 ) -> Result<PathBuf, CheckpointError> {
-    for (what, bytes) in [("the weights", model), ("the optimizer's moments", optimizer)] {
+    for (what, bytes) in [
+        ("the weights", model),
+        ("the optimizer's moments", optimizer),
+    ] {
         match non_finite(bytes) {
             Ok(None) => {}
             Ok(Some(t)) => {
@@ -317,7 +319,10 @@ pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
             if !dir.join(name).is_dir() {
                 return Err(CheckpointError::Corrupt {
                     path: latest,
-                    why: format!("`latest` names `{name}`, which is not in `{}`", dir.display()),
+                    why: format!(
+                        "`latest` names `{name}`, which is not in `{}`",
+                        dir.display()
+                    ),
                 });
             }
             return Ok(dir.join(name));
@@ -355,7 +360,11 @@ fn read_at(path: PathBuf, model: &str, ir_sha256: &str) -> Result<Loaded, Checkp
         return Err(corrupt(format!(
             "format {} (this code reads format {FORMAT}{})",
             state.format,
-            if state.format < FORMAT { "; it was written by an older archc" } else { "" }
+            if state.format < FORMAT {
+                "; it was written by an older archc"
+            } else {
+                ""
+            }
         )));
     }
     if state.checksum != state.digest() {
@@ -503,7 +512,12 @@ pub struct Begun {
 
 /// Opens `dir` for one writer: takes its lock, clears what killed writes left, and reads
 /// the checkpoint to resume from (`resume`), or refuses a new run where one exists.
-pub fn begin(dir: &Path, resume: bool, model: &str, ir_sha256: &str) -> Result<Begun, CheckpointError> {
+pub fn begin(
+    dir: &Path,
+    resume: bool,
+    model: &str,
+    ir_sha256: &str,
+) -> Result<Begun, CheckpointError> {
     let lock = lock(dir)?;
     sweep(&dir.join("checkpoints"));
     if !resume {
@@ -519,8 +533,16 @@ pub fn begin(dir: &Path, resume: bool, model: &str, ir_sha256: &str) -> Result<B
                 checkpoint: p,
             });
         }
-        return Ok(Begun { lock, resume: None, note: None });
+        return Ok(Begun {
+            lock,
+            resume: None,
+            note: None,
+        });
     }
     let (c, note) = read_newest(dir, model, ir_sha256, true)?;
-    Ok(Begun { lock, resume: Some(c), note })
+    Ok(Begun {
+        lock,
+        resume: Some(c),
+        note,
+    })
 }

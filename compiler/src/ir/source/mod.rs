@@ -21,6 +21,19 @@ use crate::model::*;
 use crate::span::Span;
 use syntax::*;
 
+/// Per node, the nodes that share its owner, in document order.
+fn chains(ir: &Ir) -> Vec<std::rc::Rc<[usize]>> {
+    let mut by_owner: std::collections::HashMap<&Owner, Vec<usize>> = Default::default();
+    for (i, n) in ir.nodes.iter().enumerate() {
+        by_owner.entry(&n.owner).or_default().push(i);
+    }
+    let shared: std::collections::HashMap<&Owner, std::rc::Rc<[usize]>> = by_owner
+        .into_iter()
+        .map(|(o, v)| (o, std::rc::Rc::from(v)))
+        .collect();
+    ir.nodes.iter().map(|n| shared[&n.owner].clone()).collect()
+}
+
 /// The `block` definition a decompiled definition name stands for: `llama#3` is `llama`.
 pub fn block_def_name(name: &str) -> &str {
     name.split_once('#').map_or(name, |(d, _)| d)
@@ -31,6 +44,11 @@ struct Gen<'a> {
     doc: &'a Spanned,
     errors: Vec<Error>,
     items: Vec<Item>,
+    /// Per node: the nodes of its item, in document order (one shared list per item).
+    chains: Vec<std::rc::Rc<[usize]>>,
+    /// Per node: the indices of the edges out of it, and into it.
+    out_edges: Vec<Vec<usize>>,
+    into: Vec<Vec<usize>>,
 }
 
 fn key(k: &str) -> Seg {
@@ -45,7 +63,18 @@ pub fn ir_to_ast(ir: &Ir, doc: &Spanned) -> (Ast, Vec<Error>) {
         doc,
         errors: Vec::new(),
         items: Vec::new(),
+        chains: chains(ir),
+        out_edges: vec![Vec::new(); ir.nodes.len()],
+        into: vec![Vec::new(); ir.nodes.len()],
     };
+    for (j, e) in ir.edges.iter().enumerate() {
+        if let Some(out) = g.out_edges.get_mut(e.from) {
+            out.push(j);
+        }
+        if let Some(into) = g.into.get_mut(e.to) {
+            into.push(j);
+        }
+    }
     g.model();
     let inner_attrs = g.lints();
     let mut ast = Ast {
@@ -111,7 +140,7 @@ impl Gen<'_> {
         // layers, aliases, loops), each kind in the order of its first node.
         let mut owners: Vec<(usize, &Owner)> = Vec::new();
         for (i, n) in ir.nodes.iter().enumerate() {
-            if !owners.iter().any(|(_, o)| *o == &n.owner) {
+            if self.chains[i][0] == i {
                 owners.push((i, &n.owner));
             }
         }
@@ -125,9 +154,7 @@ impl Gen<'_> {
         };
         owners.sort_by_key(|(i, o)| (rank(o), *i));
         for (first, owner) in owners {
-            let nodes: Vec<usize> = (0..ir.nodes.len())
-                .filter(|&i| &ir.nodes[i].owner == owner)
-                .collect();
+            let nodes = self.chains[first].clone();
             let span = self.at(first, &[]);
             let name = ident(owner.name(), self.at(first, &["owner", "name"]));
             let kind = match owner {
@@ -684,12 +711,10 @@ impl Gen<'_> {
             ExprKind::Path(p) => p,
             _ => return None,
         };
-        let (edge, target) = self
-            .ir
-            .edges
+        let (edge, target) = self.out_edges[i]
             .iter()
-            .enumerate()
-            .find(|(_, e)| e.from == i && matches!(e.kind, EdgeKind::Loop { .. }))
+            .map(|&j| (j, &self.ir.edges[j]))
+            .find(|(_, e)| matches!(e.kind, EdgeKind::Loop { .. }))
             .map(|(j, e)| (j, e.to))
             .or_else(|| {
                 self.errors.push(Error::IrInconsistent {
@@ -767,17 +792,22 @@ impl Gen<'_> {
 /// Item-level lint attributes go on the item they name (a lint naming no item is kept at
 /// file level, where the comparison with the document reports it).
 fn attach_item_lints(ir: &Ir, doc: &Spanned, ast: &mut Ast) {
+    let mut by_name: std::collections::HashMap<String, usize> = Default::default();
+    for (k, it) in ast.items.iter().enumerate() {
+        if !matches!(
+            it.kind,
+            ItemKind::Block { .. } | ItemKind::Param { .. } | ItemKind::Model { .. }
+        ) {
+            by_name
+                .entry(crate::resolve::item_name(&it.kind))
+                .or_insert(k);
+        }
+    }
     for (i, l) in ir.lints.iter().enumerate() {
         let Some(name) = &l.item else { continue };
         let attr = lint_attr(ir, doc, i);
-        let target = ast.items.iter_mut().find(|it| {
-            !matches!(
-                it.kind,
-                ItemKind::Block { .. } | ItemKind::Param { .. } | ItemKind::Model { .. }
-            ) && &crate::resolve::item_name(&it.kind) == name
-        });
-        match target {
-            Some(it) => it.attrs.push(attr),
+        match by_name.get(name) {
+            Some(&k) => ast.items[k].attrs.push(attr),
             None => ast.inner_attrs.push(attr),
         }
     }

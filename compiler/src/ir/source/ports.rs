@@ -37,19 +37,26 @@ impl Gen<'_> {
         });
     }
 
+    /// The edges into any of `nodes`, in document order.
+    fn in_edges(&self, nodes: &[usize]) -> Vec<usize> {
+        let mut edges: Vec<usize> = nodes
+            .iter()
+            .flat_map(|&n| self.into[n].iter().copied())
+            .collect();
+        edges.sort_unstable();
+        edges
+    }
+
     /// What an item reads: the port naming the source of the data edge into its first
     /// node from outside it.
     pub(super) fn from(&mut self, nodes: &[usize]) -> Option<Expr> {
         let owner = &self.ir.nodes[nodes[0]].owner;
         let (j, src) = self
-            .ir
-            .edges
-            .iter()
-            .enumerate()
+            .in_edges(nodes)
+            .into_iter()
+            .map(|j| (j, &self.ir.edges[j]))
             .find(|(_, e)| {
-                nodes.contains(&e.to)
-                    && matches!(e.kind, EdgeKind::Data { .. })
-                    && &self.ir.nodes[e.from].owner != owner
+                matches!(e.kind, EdgeKind::Data { .. }) && &self.ir.nodes[e.from].owner != owner
             })
             .map(|(j, e)| (j, e.from))?;
         self.port(src, self.span(&[key("edges"), Seg::Index(j)]))
@@ -61,9 +68,7 @@ impl Gen<'_> {
         let ir = self.ir;
         let node: &Node = &ir.nodes[n];
         let item = node.owner.name().to_string();
-        let chain: Vec<usize> = (0..ir.nodes.len())
-            .filter(|&i| ir.nodes[i].owner == node.owner)
-            .collect();
+        let chain = self.chains[n].clone();
         let pos = chain.iter().position(|&i| i == n)?;
         let next = chain.get(pos + 1).map(|&i| &ir.nodes[i].kind);
         let text = match (&node.owner, &node.kind) {
