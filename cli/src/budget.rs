@@ -214,7 +214,67 @@ pub fn step_cost(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_size, step_cost};
+    use archc::analyze::{runtime_footprint, Job, Shape};
+
+    fn graph(file: &str) -> archc::graph::ArchGraph {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(file);
+        let src = std::fs::read_to_string(path).expect("the model file");
+        archc::check_source(&src, &archc::CheckOptions::default())
+            .graph
+            .expect("it checks")
+    }
+
+    /// GPT-2 small (L = 12, d = 768, vocab 50,257, tied head) at batch 4 x 256: forward
+    /// FLOPs per token 2 x (12 L d^2 + vocab d) + 4 T d L (Kaplan et al. 2020, Table 1,
+    /// plus the attention term over the whole context; docs/costs.md), times 1,024 tokens.
+    #[test]
+    fn a_large_step_says_its_cost_and_a_small_one_says_nothing() {
+        let g = graph("gpt2-small.arch");
+        let (l, d, v, t) = (12u128, 768u128, 50_257u128, 256u128);
+        let per_token = 2 * (12 * l * d * d + v * d) + 4 * t * d * l;
+        assert_eq!(per_token * 4 * t, 262_657_277_952);
+        assert_eq!(
+            archc::analyze::step_flops(&g, &[("text", 256)], 4, false),
+            per_token * 4 * t
+        );
+        assert_eq!(
+            archc::analyze::step_flops(&g, &[("text", 256)], 4, true),
+            3 * per_token * 4 * t
+        );
+        let shape = Shape {
+            batch: 4,
+            rows: 256,
+            inputs: 256,
+        };
+        let need = runtime_footprint(&g, Job::Forward, shape);
+        let line = step_cost(&g, Job::Forward, &[("text", 256)], 4, &need, None).expect("a note");
+        assert!(
+            line.contains("262.66 GFLOP") && line.contains("batch 4 x 256 rows, forward)"),
+            "{line}"
+        );
+        let need = runtime_footprint(&g, Job::Train, shape);
+        let line =
+            step_cost(&g, Job::Train, &[("text", 256)], 4, &need, Some(1000)).expect("a note");
+        assert!(
+            line.contains("787.97 GFLOP") && line.contains("1000 steps: 787.97 TFLOP"),
+            "{line}"
+        );
+
+        let tiny = graph("gpt2-tiny.arch");
+        let shape = Shape {
+            batch: 8,
+            rows: 64,
+            inputs: 64,
+        };
+        let need = runtime_footprint(&tiny, Job::Train, shape);
+        assert_eq!(
+            step_cost(&tiny, Job::Train, &[("text", 64)], 8, &need, Some(1000)),
+            None
+        );
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {
