@@ -95,7 +95,7 @@ fn try_run(args: &RunArgs) -> Result<(), ExitCode> {
         cuda_available(i).map_err(fail)?;
     }
     let weights = match &args.weights {
-        Some(p) => Some(crate::read(p).map_err(fail)?),
+        Some(p) => Some(std::fs::read(p).map_err(|e| fail(format!("{}: {e}", p.display())))?),
         None => None,
     };
     let graph = crate::build::load_graph(&args.file, &args.inst)?;

@@ -224,3 +224,24 @@ fn the_estimate_is_above_the_peak_and_not_far_above() {
         );
     }
 }
+
+/// A model file too large to check is refused before it is read (a sparse 1 TiB file: no
+/// disk is used).
+#[test]
+fn a_file_too_large_to_check_is_refused_before_it_is_read() {
+    let dir = temp("sparse");
+    for name in ["huge.arch", "huge.yaml"] {
+        let p = dir.join(name);
+        std::fs::File::create(&p)
+            .and_then(|f| f.set_len(1 << 40))
+            .expect("a sparse file");
+        let o = archc(&["check", &p.display().to_string()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("is 1.00 TiB; checking it would need about 200.00 TiB of memory"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -12,18 +12,57 @@ use serde_json::Value;
 /// rebuild into (`ours`), each at its place in the document.
 pub fn compare(doc: &Spanned, theirs: &Ir, ours: &Ir) -> Vec<Error> {
     let mut errors = Vec::new();
-    let b = serde_json::to_value(theirs).unwrap_or(Value::Null);
+    // The small fields as one JSON value each side; nodes and edges one at a time (as
+    // whole-document values they held most of the memory of reading a large IR).
+    let b = head(theirs);
     unknown_fields(doc, &b, &mut Vec::new(), &mut errors);
-    let a = serde_json::to_value(ours).unwrap_or(Value::Null);
+    for (key, known) in [
+        ("nodes", &|i: usize| {
+            theirs.nodes.get(i).map(to_value) as Option<Value>
+        }),
+        ("edges", &|i: usize| theirs.edges.get(i).map(to_value)),
+    ] as [(&str, &dyn Fn(usize) -> Option<Value>); 2]
+    {
+        if let Some(Spanned {
+            value: Yaml::Seq(items),
+            ..
+        }) = doc.get(&[Seg::Key(key.into())])
+        {
+            for (i, v) in items.iter().enumerate() {
+                if let Some(k) = known(i) {
+                    let mut path = vec![Seg::Key(key.into()), Seg::Index(i)];
+                    unknown_fields(v, &k, &mut path, &mut errors);
+                }
+            }
+        }
+    }
+    let a = head(ours);
     for k in ["schema", "model", "params", "masks"] {
         diff(doc, &[Seg::Key(k.into())], &a[k], &b[k], &mut errors);
     }
     lints(doc, theirs, ours, &mut errors);
-    nodes(doc, &a["nodes"], &b["nodes"], &mut errors);
+    nodes(doc, &ours.nodes, &theirs.nodes, &mut errors);
     if errors.is_empty() {
         edges(doc, theirs, ours, &mut errors);
     }
     errors
+}
+
+fn to_value<T: serde::Serialize>(x: &T) -> Value {
+    serde_json::to_value(x).unwrap_or(Value::Null)
+}
+
+/// An IR's fields other than its nodes and edges (which stand as empty lists).
+fn head(ir: &Ir) -> Value {
+    serde_json::json!({
+        "schema": ir.schema,
+        "model": ir.model,
+        "params": to_value(&ir.params),
+        "lints": to_value(&ir.lints),
+        "masks": to_value(&ir.masks),
+        "nodes": [],
+        "edges": [],
+    })
 }
 
 /// Keys of the document that the IR has no field for (serde passes over them).
@@ -127,23 +166,25 @@ fn lints(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
 }
 
 /// Nodes must come in the order the layers give them; then every field must agree.
-fn nodes(doc: &Spanned, ours: &Value, theirs: &Value, errors: &mut Vec<Error>) {
-    let (Value::Array(a), Value::Array(b)) = (ours, theirs) else {
-        return;
-    };
-    let path_of = |v: &Value| v["path"].as_str().unwrap_or("").to_string();
+fn nodes(
+    doc: &Spanned,
+    a: &[crate::graph::Node],
+    b: &[crate::graph::Node],
+    errors: &mut Vec<Error>,
+) {
     for i in 0..a.len().max(b.len()) {
         let p = [Seg::Key("nodes".into()), Seg::Index(i)];
         match (a.get(i), b.get(i)) {
-            (Some(x), Some(y)) if path_of(x) == path_of(y) => diff(doc, &p, x, y, errors),
+            (Some(x), Some(y)) if x.path == y.path => {
+                diff(doc, &p, &to_value(x), &to_value(y), errors)
+            }
             (Some(x), Some(y)) => {
                 errors.push(Error::IrInconsistent {
                     at: doc.span_at(&[p[0].clone(), p[1].clone(), Seg::Key("path".into())]),
                     field: describe(&p),
                     reason: format!(
                         "is `{}`, but the layers give `{}` here (an IR lists its nodes in the order archc writes them)",
-                        path_of(y),
-                        path_of(x)
+                        y.path, x.path
                     ),
                 });
                 return;
@@ -154,7 +195,7 @@ fn nodes(doc: &Spanned, ours: &Value, theirs: &Value, errors: &mut Vec<Error>) {
                     field: "`nodes`".into(),
                     reason: format!(
                         "end at {i} nodes, but the layers give `{}` after them",
-                        path_of(x)
+                        x.path
                     ),
                 });
                 return;
@@ -163,7 +204,7 @@ fn nodes(doc: &Spanned, ours: &Value, theirs: &Value, errors: &mut Vec<Error>) {
                 errors.push(Error::IrInconsistent {
                     at: doc.span_at(&p),
                     field: describe(&p),
-                    reason: format!("is `{}`, a node no layer gives", path_of(y)),
+                    reason: format!("is `{}`, a node no layer gives", y.path),
                 });
                 return;
             }
@@ -178,7 +219,6 @@ fn edges(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
     let name = |ir: &Ir, i: usize| ir.nodes[i].path.clone();
     let kind = |e: &super::IrEdge| serde_json::to_value(&e.kind).unwrap_or(Value::Null);
     let tag = |e: &super::IrEdge| kind(e)["kind"].as_str().unwrap_or("").to_string();
-    let wants: Vec<Value> = ours.edges.iter().map(kind).collect();
     let mut left = Multiset::new(
         ours.edges
             .iter()
@@ -190,11 +230,11 @@ fn edges(doc: &Spanned, theirs: &Ir, ours: &Ir, errors: &mut Vec<Error>) {
         let joined = (from, to, t);
         match left.take(&joined) {
             Some(i) => {
-                let want = &wants[i];
+                let want = kind(&ours.edges[i]);
                 let got = kind(e);
-                if got != *want {
+                if got != want {
                     let mut d = Vec::new();
-                    diff(doc, &p, want, &got, &mut d);
+                    diff(doc, &p, &want, &got, &mut d);
                     errors.extend(d);
                 }
             }

@@ -76,40 +76,81 @@ impl Spanned {
 
 /// Parses the text of an IR document, its schema checked before anything else.
 pub fn yaml_to_spanned(text: &str) -> Result<Spanned, Error> {
-    let bytes = ByteOffsets::new(text);
-    let mut events = Vec::new();
-    for ev in Parser::new_from_str(text) {
-        match ev {
-            Ok((e, span)) => {
-                let lo = bytes.of(span.start.index());
-                let hi = bytes.of(span.end.index()).max(lo);
-                events.push((e, Span::new(lo, hi)));
-            }
-            Err(e) => {
-                let at = bytes.of(e.marker().index());
-                return Err(malformed(
-                    Span::new(at, at + 1).within(text.len()),
-                    e.info(),
-                ));
-            }
-        }
-    }
-    let mut it = events.into_iter().peekable();
+    // Events are read as the tree is built (holding them all first took more memory than
+    // the tree); a syntax error anywhere in the text comes before any other mistake.
+    let mut it = Events {
+        parser: Parser::new_from_str(text),
+        bytes: ByteOffsets::new(text),
+        text_len: text.len(),
+        peeked: None,
+        error: None,
+    };
     let mut doc = None;
+    let mut result = Ok(());
     while let Some((e, span)) = it.next() {
-        match e {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
-            Event::DocumentStart(_) if doc.is_none() => doc = Some(node(&mut it, text)?),
+        let step = match e {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
+            Event::DocumentStart(_) if doc.is_none() => node(&mut it, text).map(|d| doc = Some(d)),
             Event::DocumentStart(_) => {
-                return Err(malformed(span, "a second document: an IR is one document"))
+                Err(malformed(span, "a second document: an IR is one document"))
             }
-            _ => return Err(malformed(span, "not a YAML document")),
+            _ => Err(malformed(span, "not a YAML document")),
+        };
+        if let Err(e) = step {
+            result = Err(e);
+            break;
         }
     }
+    while it.next().is_some() {}
+    if let Some(e) = it.error.take() {
+        return Err(e);
+    }
+    result?;
     doc.ok_or_else(|| malformed(Span::point(0), "the file is empty"))
 }
 
-type Events<'a> = std::iter::Peekable<std::vec::IntoIter<(Event<'a>, Span)>>;
+/// The parser's events with their byte spans, one looked ahead; stops at the first
+/// syntax error, which it keeps.
+struct Events<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    bytes: ByteOffsets,
+    text_len: usize,
+    peeked: Option<(Event<'a>, Span)>,
+    error: Option<Error>,
+}
+
+impl<'a> Events<'a> {
+    fn next(&mut self) -> Option<(Event<'a>, Span)> {
+        if let Some(p) = self.peeked.take() {
+            return Some(p);
+        }
+        if self.error.is_some() {
+            return None;
+        }
+        match self.parser.next()? {
+            Ok((e, span)) => {
+                let lo = self.bytes.of(span.start.index());
+                let hi = self.bytes.of(span.end.index()).max(lo);
+                Some((e, Span::new(lo, hi)))
+            }
+            Err(e) => {
+                let at = self.bytes.of(e.marker().index());
+                self.error = Some(malformed(
+                    Span::new(at, at + 1).within(self.text_len),
+                    e.info(),
+                ));
+                None
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Option<&(Event<'a>, Span)> {
+        if self.peeked.is_none() {
+            self.peeked = self.next();
+        }
+        self.peeked.as_ref()
+    }
+}
 
 fn node(it: &mut Events, text: &str) -> Result<Spanned, Error> {
     let Some((e, span)) = it.next() else {
@@ -149,6 +190,8 @@ fn node(it: &mut Events, text: &str) -> Result<Spanned, Error> {
         }
         Event::MappingStart(..) => {
             let mut entries: Vec<(String, Span, Spanned)> = Vec::new();
+            // Keys seen, for the repeated-key check (a map may be hostile and long).
+            let mut seen: std::collections::HashMap<String, Span> = Default::default();
             loop {
                 match it.peek() {
                     Some((Event::MappingEnd, end)) => {
@@ -167,13 +210,14 @@ fn node(it: &mut Events, text: &str) -> Result<Spanned, Error> {
                             Yaml::Bool(b) => b.to_string(),
                             _ => return Err(malformed(key.span, "a key that is not a name")),
                         };
-                        if let Some((_, first, _)) = entries.iter().find(|(k, _, _)| *k == name) {
+                        if let Some(first) = seen.get(&name) {
                             return Err(Error::IrMalformed {
                                 at: key.span,
                                 reason: format!("the key `{name}` appears twice in one map"),
                                 first: Some(*first),
                             });
                         }
+                        seen.insert(name.clone(), key.span);
                         let value = node(it, text)?;
                         entries.push((name, key.span, value));
                     }
