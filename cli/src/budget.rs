@@ -133,7 +133,7 @@ pub fn guard(
         ),
     ];
     parts.retain(|p| p.1 > 0);
-    parts.sort_by(|a, b| b.1.cmp(&a.1));
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
     let listed: Vec<String> = parts
         .iter()
         .map(|(what, n, _)| format!("{what} {}", bytes(*n)))

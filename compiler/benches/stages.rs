@@ -109,6 +109,9 @@ fn time<R>(mut f: impl FnMut() -> R) -> Duration {
     runs[RUNS / 2]
 }
 
+/// A shape of file: its name, its generator and the three sizes.
+type Shape = (&'static str, fn(usize) -> String, [usize; 3]);
+
 const STAGES: [&str; 9] = [
     "source_to_ast",
     "ast_to_model",
@@ -161,7 +164,7 @@ fn sizes(_shape: &str, base: [usize; 3]) -> [usize; 3] {
 }
 
 fn main() {
-    let shapes: [(&str, fn(usize) -> String, [usize; 3]); 3] = [
+    let shapes: [Shape; 3] = [
         ("lets", lets, sizes("lets", [6_250, 25_000, 100_000])),
         ("stems", stems, sizes("stems", [500, 2_000, 8_000])),
         ("blocks", blocks, sizes("blocks", [250, 1_000, 4_000])),
