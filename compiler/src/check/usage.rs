@@ -46,8 +46,10 @@ pub fn check(model: &Model, g: &ArchGraph, errors: &mut Vec<Error>) {
     // With a trunk, the runtime lays every stem out in the trunk's one sequence: a stem the
     // trunk does not read has no place in it.
     if let Some(t) = &model.trunk {
+        let stems: std::collections::HashSet<&str> =
+            model.stems.iter().map(|s| s.name.as_str()).collect();
         for p in t.from.iter().flatten() {
-            let stem = model.stems.iter().any(|s| s.name == p.path[0]);
+            let stem = stems.contains(p.path[0].as_str());
             if !stem
                 || !matches!(&p.path[1..], [] | [_])
                 || p.path.get(1).is_some_and(|o| o != "out")

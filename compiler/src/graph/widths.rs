@@ -64,6 +64,10 @@ pub fn infer_widths(graph: &mut ArchGraph, model: &Model, errors: &mut Vec<Error
         .as_ref()
         .and_then(|t| t.blocks.first())
         .map(|b| b.width);
+    let mut heads: std::collections::HashMap<&str, &Head> = Default::default();
+    for h in &model.heads {
+        heads.entry(h.name.as_str()).or_insert(h);
+    }
     for n in order {
         let inputs: Vec<(NodeIndex, Option<Span>)> = graph
             .data_inputs(n)
@@ -108,7 +112,7 @@ pub fn infer_widths(graph: &mut ArchGraph, model: &Model, errors: &mut Vec<Error
             }
             NodeKind::Norm(_) | NodeKind::Alias | NodeKind::Loop { .. } => in_width.unwrap_or(0),
             NodeKind::Linear { out, .. } => *out,
-            NodeKind::Projection { .. } => projection_out(graph, n, model),
+            NodeKind::Projection { .. } => projection_out(graph, n, model, &heads),
             NodeKind::Objective { .. } => 0,
         };
         let w_in = in_width.unwrap_or(0);
@@ -139,11 +143,16 @@ pub fn infer_widths(graph: &mut ArchGraph, model: &Model, errors: &mut Vec<Error
 }
 
 /// A projection's output width: the size of what its head predicts.
-fn projection_out(graph: &ArchGraph, n: NodeIndex, model: &Model) -> u64 {
+fn projection_out(
+    graph: &ArchGraph,
+    n: NodeIndex,
+    model: &Model,
+    heads: &std::collections::HashMap<&str, &Head>,
+) -> u64 {
     let Owner::Head(name) = &graph.graph[n].owner else {
         return 0;
     };
-    let Some(h) = model.heads.iter().find(|h| &h.name == name) else {
+    let Some(h) = heads.get(name.as_str()) else {
         return 0;
     };
     if let HeadKind::Classifier { classes } = h.kind {

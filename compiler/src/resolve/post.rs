@@ -21,6 +21,11 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
         .iter()
         .map(|s| (s.name.clone(), s.kind.name()))
         .collect();
+    // By name, the first of each (a stem declared twice is reported elsewhere).
+    let mut by_name: std::collections::HashMap<&str, usize> = Default::default();
+    for (i, s) in stems.iter().enumerate() {
+        by_name.entry(s.0.as_str()).or_insert(i);
+    }
     for head in &mut model.heads {
         let needs = match head.kind {
             HeadKind::Text => Some("tokens"),
@@ -31,7 +36,7 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
         match (&head.target, needs) {
             // A classifier predicts labels, not a modality.
             (_, None) => {}
-            (Some((t, at)), Some(needs)) => match stems.iter().find(|s| &s.0 == t) {
+            (Some((t, at)), Some(needs)) => match by_name.get(t.as_str()).map(|&i| &stems[i]) {
                 Some((_, kind)) if *kind == needs => {}
                 Some((_, kind)) => errors.push(Error::TargetWithoutStem {
                     at: *at,
@@ -98,7 +103,7 @@ pub fn post_checks(model: &mut Model, ctx: &Ctx, errors: &mut Vec<Error>) {
         }
     }
     for m in &model.masks {
-        if !stems.iter().any(|s| s.0 == m.modality) {
+        if !by_name.contains_key(m.modality.as_str()) {
             errors.push(Error::MaskUnknownModality {
                 at: m.modality_span,
                 modality: m.modality.clone(),
