@@ -152,8 +152,22 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             batch: "lower --batch",
             cache: "lower --batch",
         };
-        crate::budget::guard(g, archc::analyze::Job::Train, shape, &args.memory, &shrink)
-            .map_err(|e| fail(format!("{name}: {e}")))?;
+        let need =
+            crate::budget::guard(g, archc::analyze::Job::Train, shape, &args.memory, &shrink)
+                .map_err(|e| fail(format!("{name}: {e}")))?;
+        let spec = data_spec(g, args.batch, None);
+        let rows: Vec<(&str, u64)> = spec.per_stem().map(|(n, r, _)| (n, r)).collect();
+        let cost = crate::budget::step_cost(
+            g,
+            archc::analyze::Job::Train,
+            &rows,
+            args.batch as u64,
+            &need,
+            None,
+        );
+        if let Some(line) = cost {
+            eprintln!("note: {name}: {line}");
+        }
     }
     let mut runs: Vec<Run> = Vec::new();
     let mut budget: Option<usize> = None;
