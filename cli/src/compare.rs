@@ -142,7 +142,8 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
     let names = unique_names(&args.files, &graphs);
     // Every model is admitted before the first trains (they train one after another).
     for (g, name) in graphs.iter().zip(&names) {
-        let (rows, inputs) = data_spec(g, args.batch, None).per_sequence();
+        let spec = data_spec(g, args.batch, None);
+        let (rows, inputs) = spec.per_sequence();
         let shape = archc::analyze::Shape {
             batch: args.batch as u64,
             rows,
@@ -155,7 +156,6 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
         let need =
             crate::budget::guard(g, archc::analyze::Job::Train, shape, &args.memory, &shrink)
                 .map_err(|e| fail(format!("{name}: {e}")))?;
-        let spec = data_spec(g, args.batch, None);
         let rows: Vec<(&str, u64)> = spec.per_stem().map(|(n, r, _)| (n, r)).collect();
         let cost = crate::budget::step_cost(
             g,

@@ -16,26 +16,8 @@ pub fn compare(doc: &Spanned, theirs: &Ir, ours: &Ir) -> Vec<Error> {
     // whole-document values they held most of the memory of reading a large IR).
     let b = head(theirs);
     unknown_fields(doc, &b, &mut Vec::new(), &mut errors);
-    for (key, known) in [
-        ("nodes", &|i: usize| {
-            theirs.nodes.get(i).map(to_value) as Option<Value>
-        }),
-        ("edges", &|i: usize| theirs.edges.get(i).map(to_value)),
-    ] as [(&str, &dyn Fn(usize) -> Option<Value>); 2]
-    {
-        if let Some(Spanned {
-            value: Yaml::Seq(items),
-            ..
-        }) = doc.get(&[Seg::Key(key.into())])
-        {
-            for (i, v) in items.iter().enumerate() {
-                if let Some(k) = known(i) {
-                    let mut path = vec![Seg::Key(key.into()), Seg::Index(i)];
-                    unknown_fields(v, &k, &mut path, &mut errors);
-                }
-            }
-        }
-    }
+    unknown_in_list(doc, "nodes", &theirs.nodes, &mut errors);
+    unknown_in_list(doc, "edges", &theirs.edges, &mut errors);
     let a = head(ours);
     for k in ["schema", "model", "params", "masks"] {
         diff(doc, &[Seg::Key(k.into())], &a[k], &b[k], &mut errors);
@@ -50,6 +32,26 @@ pub fn compare(doc: &Spanned, theirs: &Ir, ours: &Ir) -> Vec<Error> {
 
 fn to_value<T: serde::Serialize>(x: &T) -> Value {
     serde_json::to_value(x).unwrap_or(Value::Null)
+}
+
+/// Unknown keys in each item of the document's list `key`, against the typed `items`.
+fn unknown_in_list<T: serde::Serialize>(
+    doc: &Spanned,
+    key: &str,
+    items: &[T],
+    errors: &mut Vec<Error>,
+) {
+    let Some(Spanned {
+        value: Yaml::Seq(values),
+        ..
+    }) = doc.get(&[Seg::Key(key.into())])
+    else {
+        return;
+    };
+    for (i, (v, item)) in values.iter().zip(items).enumerate() {
+        let mut path = vec![Seg::Key(key.into()), Seg::Index(i)];
+        unknown_fields(v, &to_value(item), &mut path, errors);
+    }
 }
 
 /// An IR's fields other than its nodes and edges (which stand as empty lists).
