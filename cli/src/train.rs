@@ -18,6 +18,7 @@ use archc_runtime::eval::{Accuracy, AnswerSet};
 use archc_runtime::model::graph_to_model_seeded;
 use archc_runtime::objectives::trained_heads;
 use archc_runtime::optim::{AdamW, AdamWConfig};
+use archc_runtime::params::Named;
 use archc_runtime::rng::Rng;
 use archc_runtime::train::{data_spec, StepReport, TrainConfig, TrainError, Trainer};
 use archc_runtime::weights::Weights;
@@ -402,8 +403,10 @@ fn train_on<A: AutodiffBackend>(
         t.opt = AdamW::load(
             t.config.adamw.clone(),
             c.state.adam_t,
-            &t.model,
-            &t.plan,
+            &Named {
+                model: t.model.clone(),
+                plan: &t.plan,
+            },
             &c.optimizer,
             &device,
         )

@@ -370,15 +370,62 @@ pub enum Error {
     Poisoned,
 }
 
-/// Every code, in order. The registry test checks each has an explain page that fails with it.
-pub const CODES: &[&str] = &[
-    "A0001", "A0002", "A0003", "A0004", "A0005", "A0006", "A0007", "A0008", "A0101", "A0102",
-    "A0103", "A0104", "A0105", "A0106", "A0107", "A0108", "A0109", "A0110", "A0111", "A0112",
-    "A0113", "A0114", "A0201", "A0202", "A0203", "A0204", "A0205", "A0206", "A0207", "A0301",
-    "A0302", "A0303", "A0304", "A0305", "A0306", "A0401", "A0402", "A0403", "A0404", "A0405",
-    "A0406", "A0407", "A0501", "A0502", "A0503", "A0504", "A0505", "A0601", "A0602", "A0603",
-    "A0701", "A0702", "A0801", "A0802",
-];
+/// Defines [`Code`] from the one list of codes: each has an explain page,
+/// `explain/CODE.md`, built into the binary, so a code without a page does not build, and
+/// [`Error::code`] matches every variant to one of these, so a variant without a listed
+/// code does not build either.
+macro_rules! codes {
+    ($($code:ident),* $(,)?) => {
+        /// A diagnostic's stable code (`archc explain CODE`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $($code,)*
+            /// An error already reported elsewhere ([`Error::Poisoned`]): never rendered,
+            /// so it has no page.
+            Internal,
+        }
+
+        impl Code {
+            /// Every code that can be rendered, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$code),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$code => stringify!($code),)*
+                    Code::Internal => "A0000",
+                }
+            }
+
+            /// Its explain page (`compiler/src/explain/CODE.md`).
+            pub fn page(self) -> Option<&'static str> {
+                match self {
+                    $(Code::$code => Some(include_str!(concat!("explain/", stringify!($code), ".md"))),)*
+                    Code::Internal => None,
+                }
+            }
+        }
+    };
+}
+
+codes!(
+    A0001, A0002, A0003, A0004, A0005, A0006, A0007, A0008, A0101, A0102, A0103, A0104, A0105,
+    A0106, A0107, A0108, A0109, A0110, A0111, A0112, A0113, A0114, A0201, A0202, A0203, A0204,
+    A0205, A0206, A0207, A0301, A0302, A0303, A0304, A0305, A0306, A0401, A0402, A0403, A0404,
+    A0405, A0406, A0407, A0501, A0502, A0503, A0504, A0505, A0601, A0602, A0603, A0701, A0702,
+    A0801, A0802,
+);
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Lints: checks whose level a file may change with `allow`, `warn` or `deny`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -420,67 +467,67 @@ impl Lint {
 }
 
 impl Error {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         use Error::*;
         match self {
-            Syntax { .. } => "A0001",
-            InvalidUtf8 { .. } => "A0002",
-            TooDeep { .. } => "A0003",
-            NumberTooLarge { .. } => "A0004",
-            NameTooLong { .. } => "A0005",
-            IrMalformed { .. } => "A0006",
-            IrSchema { .. } => "A0007",
-            IrInconsistent { .. } => "A0008",
-            UnknownName { .. } => "A0101",
-            Duplicate { .. } => "A0102",
-            UnknownKey { .. } => "A0103",
-            MissingKey { .. } => "A0104",
-            WrongType { .. } => "A0105",
-            UnknownOption { .. } => "A0106",
-            UnusedStem { .. } => "A0107",
-            UnusedHead { .. } => "A0108",
-            UnusedBlock { .. } => "A0109",
-            UnknownLint { .. } => "A0110",
-            MissingBlockArg { .. } => "A0104",
-            MultipleTrunks { .. } => "A0111",
-            EmptyModel { .. } => "A0112",
-            StemNotMerged { .. } => "A0113",
-            UnusedLayer { .. } => "A0114",
-            Overflow { .. } => "A0201",
-            DivisionByZero { .. } => "A0202",
-            InexactDivision { .. } => "A0203",
-            NotPositive { .. } => "A0204",
-            ParamCycle { .. } => "A0205",
-            BadOverride { .. } => "A0206",
-            OutOfRange { .. } => "A0207",
-            WidthMismatch { .. } => "A0301",
-            HeadsDoNotDivide { .. } => "A0302",
-            KvHeadsDoNotDivide { .. } => "A0303",
-            HeadDimMismatch { .. } => "A0304",
-            TiedShapeMismatch { .. } => "A0305",
-            PositionsTooShort { .. } => "A0306",
-            Cycle { .. } => "A0401",
-            LoopNotBackward { .. } => "A0402",
-            LoopSteps { .. } => "A0403",
-            BadPort { .. } => "A0404",
-            GateNotText { .. } => "A0405",
-            GateOutsideLoop { .. } => "A0406",
-            LoopsOverlap { .. } => "A0407",
-            MaskUnknownModality { .. } => "A0501",
-            RateOutOfRange { .. } => "A0502",
-            FutureTokenLeak { .. } => "A0503",
-            BadScales { .. } => "A0504",
-            NextScaleWithoutScales { .. } => "A0505",
-            NoObjective { .. } => "A0601",
-            TargetWithoutStem { .. } => "A0602",
-            ObjectiveMismatch { .. } => "A0603",
-            OutputLatentShared { allowed: None, .. } => "A0701",
+            Syntax { .. } => Code::A0001,
+            InvalidUtf8 { .. } => Code::A0002,
+            TooDeep { .. } => Code::A0003,
+            NumberTooLarge { .. } => Code::A0004,
+            NameTooLong { .. } => Code::A0005,
+            IrMalformed { .. } => Code::A0006,
+            IrSchema { .. } => Code::A0007,
+            IrInconsistent { .. } => Code::A0008,
+            UnknownName { .. } => Code::A0101,
+            Duplicate { .. } => Code::A0102,
+            UnknownKey { .. } => Code::A0103,
+            MissingKey { .. } => Code::A0104,
+            WrongType { .. } => Code::A0105,
+            UnknownOption { .. } => Code::A0106,
+            UnusedStem { .. } => Code::A0107,
+            UnusedHead { .. } => Code::A0108,
+            UnusedBlock { .. } => Code::A0109,
+            UnknownLint { .. } => Code::A0110,
+            MissingBlockArg { .. } => Code::A0104,
+            MultipleTrunks { .. } => Code::A0111,
+            EmptyModel { .. } => Code::A0112,
+            StemNotMerged { .. } => Code::A0113,
+            UnusedLayer { .. } => Code::A0114,
+            Overflow { .. } => Code::A0201,
+            DivisionByZero { .. } => Code::A0202,
+            InexactDivision { .. } => Code::A0203,
+            NotPositive { .. } => Code::A0204,
+            ParamCycle { .. } => Code::A0205,
+            BadOverride { .. } => Code::A0206,
+            OutOfRange { .. } => Code::A0207,
+            WidthMismatch { .. } => Code::A0301,
+            HeadsDoNotDivide { .. } => Code::A0302,
+            KvHeadsDoNotDivide { .. } => Code::A0303,
+            HeadDimMismatch { .. } => Code::A0304,
+            TiedShapeMismatch { .. } => Code::A0305,
+            PositionsTooShort { .. } => Code::A0306,
+            Cycle { .. } => Code::A0401,
+            LoopNotBackward { .. } => Code::A0402,
+            LoopSteps { .. } => Code::A0403,
+            BadPort { .. } => Code::A0404,
+            GateNotText { .. } => Code::A0405,
+            GateOutsideLoop { .. } => Code::A0406,
+            LoopsOverlap { .. } => Code::A0407,
+            MaskUnknownModality { .. } => Code::A0501,
+            RateOutOfRange { .. } => Code::A0502,
+            FutureTokenLeak { .. } => Code::A0503,
+            BadScales { .. } => Code::A0504,
+            NextScaleWithoutScales { .. } => Code::A0505,
+            NoObjective { .. } => Code::A0601,
+            TargetWithoutStem { .. } => Code::A0602,
+            ObjectiveMismatch { .. } => Code::A0603,
+            OutputLatentShared { allowed: None, .. } => Code::A0701,
             OutputLatentShared {
                 allowed: Some(_), ..
-            } => "A0702",
-            TooManyParams { .. } => "A0801",
-            TooManyBlocks { .. } => "A0802",
-            Poisoned => "A0000",
+            } => Code::A0702,
+            TooManyParams { .. } => Code::A0801,
+            TooManyBlocks { .. } => Code::A0802,
+            Poisoned => Code::Internal,
         }
     }
 

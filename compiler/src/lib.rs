@@ -19,10 +19,6 @@ pub mod gen;
 pub mod graph;
 pub mod ir;
 pub mod model;
-/// VAR's next-scale input map: one source for the compiler, the runtime and the generated
-/// Rust crate (which carries a copy of this file).
-#[path = "gen/rust/next_scale.rs"]
-pub mod next_scale;
 pub mod parse;
 pub mod render;
 pub mod resolve;

@@ -1,5 +1,5 @@
 //! Fuzz target: any byte string as a run directory's checkpoints, read the way `--resume`
-//! and `sample` read them (compiler/src/gen/rust/checkpoint.rs, compiled here by path; the
+//! and `sample` read them (nn/src/checkpoint.rs, compiled here by path; the
 //! runtime and every generated crate use that file).
 //!
 //! The input is split at `\n--8<--\n` into state.json, model.safetensors,
@@ -15,7 +15,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../compiler/src/gen/rust/checkpoint.rs"]
+#[path = "../../nn/src/checkpoint.rs"]
 mod checkpoint;
 
 use libfuzzer_sys::fuzz_target;

@@ -10,7 +10,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../runtime/src/rng.rs"]
+#[path = "../../nn/src/rng.rs"]
 mod rng;
 
 #[allow(dead_code)]

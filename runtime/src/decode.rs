@@ -8,13 +8,13 @@
 //! as its own prediction is uncertain; an earlier token that stopped sooner is seen at its
 //! last pass. Shifted loops (COCONUT) read earlier positions' states and are refused here.
 
+use crate::apply::{apply, Pass};
 use crate::batch::{index, Batch};
-use crate::forward::act;
 use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
 use archc::graph::{NodeKind, Owner};
-use archc::model::{Inject, Projection, Steps};
-use burn::tensor::activation::softmax;
-use burn::tensor::{backend::Backend, ElementConversion, Tensor};
+use archc::model::{Inject, Steps};
+use archc_nn::layers::{entropy, Block};
+use burn::tensor::{backend::Backend, Tensor};
 use petgraph::stable_graph::NodeIndex;
 use std::collections::HashMap;
 
@@ -183,7 +183,7 @@ impl<B: Backend> Run<'_, '_, B> {
         )))
     }
 
-    fn input(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
+    fn read_input(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
         let g = &self.plan.graph;
         let (src, _) = g
             .data_inputs(n)
@@ -194,158 +194,37 @@ impl<B: Backend> Run<'_, '_, B> {
     }
 
     fn node(&mut self, n: NodeIndex) -> Result<(), Unsupported> {
-        let g = &self.plan.graph;
-        let node = &g.graph[n];
-        let m = &self.model.nodes[self.plan.slot[&n]];
-        let out = match &node.kind {
-            NodeKind::Input { modality, stem } => match stem {
-                archc::model::StemKind::Features { .. } => match self.new.features.get(modality) {
-                    Some(f) => f.clone(),
-                    None => return Ok(()),
-                },
-                _ => return Ok(()),
-            },
-            NodeKind::Embedding(_) => {
-                let (src, _) = g.data_inputs(n)[0];
-                let NodeKind::Input { modality, .. } = &g.graph[src].kind else {
-                    return Err(Unsupported(format!(
-                        "`{}` reads something other than ids",
-                        node.path
-                    )));
-                };
-                let Some(ids) = self.new.ids.get(modality) else {
-                    return Ok(()); // no new positions of this stem
-                };
-                let table = m.table.as_ref().expect("an embedding has a table").val();
-                let [b, s] = ids.dims();
-                let d = table.dims()[1];
-                table
-                    .select(0, ids.clone().reshape([b * s]))
-                    .reshape([b, s, d]) // [b, s, d]
-            }
-            NodeKind::Positions { .. } => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                let x = self.input(n)?;
-                let [b, s, d] = x.dims();
-                let (_, start) = self.domain(&node.rows);
-                let table = m.table.as_ref().expect("positions have a table").val();
-                if start + s > table.dims()[0] {
-                    return Err(Unsupported(format!(
-                        "{} positions are more than `{}` has ({})",
-                        start + s,
-                        node.path,
-                        table.dims()[0]
-                    )));
-                }
-                x + table.narrow(0, start, s).unsqueeze::<3>().expand([b, s, d])
-            }
-            NodeKind::Adapter { mlp, .. } | NodeKind::Mlp { mlp, .. } => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                let mut x = self.input(n)?;
-                for (i, l) in m.linears.iter().enumerate() {
-                    x = l.forward(x);
-                    if i + 1 < m.linears.len() {
-                        x = act(mlp.act, x);
-                    }
-                }
-                x
-            }
-            NodeKind::Merge { .. } => self.merge(n)?,
-            NodeKind::Alias => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                self.input(n)?
-            }
-            NodeKind::Block(_) => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                let x = self.input(n)?;
-                let (new_pos, start) = self.domain(&node.rows);
-                if new_pos.is_empty() {
-                    return Ok(());
-                }
-                let device = x.device();
-                let full = self.view.mask_for(g, &node.rows, self.b, &device); // [b, t, t]
-                let t = full.dims()[1];
-                let mask = full.narrow(1, start, t - start); // [b, s, t]
-                let past = (0..=self.pass)
-                    .rev()
-                    .find_map(|k| self.cache.get(&(n, k)))
-                    .cloned();
-                let block = m.block.as_ref().expect("a block module");
-                let mut kv = None;
-                let y = block.forward_with(x, |a, h| {
-                    let (o, new) = a.forward_cached(h, mask, start, past);
-                    kv = Some(new);
-                    o
-                });
-                if let Some(kv) = kv {
-                    self.pending.insert((n, self.pass), kv);
-                }
-                y
-            }
-            NodeKind::Norm(_) => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                m.norm
-                    .as_ref()
-                    .expect("a norm module")
-                    .forward(self.input(n)?)
-            }
-            NodeKind::Linear { .. } => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                m.linears[0].forward(self.input(n)?)
-            }
-            NodeKind::Projection { projection, .. } => {
-                if !self.has_input(n) {
-                    return Ok(());
-                }
-                let x = self.input(n)?;
-                let y = match projection {
-                    Projection::Tied { .. } => {
-                        let emb = g.tied_embedding(n).ok_or_else(|| {
-                            Unsupported(format!("`{}` is tied to nothing", node.path))
-                        })?;
-                        let table = self.model.nodes[self.plan.slot[&emb]]
-                            .table
-                            .as_ref()
-                            .expect("an embedding")
-                            .val(); // [vocab, d]
-                        x.matmul(table.transpose().unsqueeze::<3>()) // [b, n, vocab]
-                    }
-                    Projection::Mlp { act: a, .. } => {
-                        m.linears[1].forward(act(*a, m.linears[0].forward(x)))
-                    }
-                    Projection::Linear { .. } => m.linears[0].forward(x),
-                    Projection::None => x,
-                };
-                if let Owner::Head(h) = &node.owner {
-                    self.heads.insert(h.clone(), y.clone());
-                }
-                y
-            }
-            NodeKind::Objective { .. } => {
-                if let Owner::Head(h) = &node.owner {
-                    if !self.heads.contains_key(h) && self.has_input(n) {
-                        let x = self.input(n)?;
-                        self.heads.insert(h.clone(), x);
-                    }
-                }
-                return Ok(());
-            }
-            NodeKind::Loop { .. } => return Ok(()),
-        };
-        self.values.insert(n, out);
+        if let Some(v) = apply(self, n)? {
+            self.values.insert(n, v);
+        }
         Ok(())
+    }
+
+    /// Block `n` over the new positions: attending over its cached keys and values of
+    /// this loop pass (or the latest pass it has) and the new ones, which wait in
+    /// `pending` until the call ends.
+    fn cached_block(&mut self, n: NodeIndex, block: &Block<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let plan = self.plan;
+        let rows = &plan.graph.graph[n].rows;
+        let (_, start) = self.domain(rows);
+        let device = x.device();
+        let full = self.view.mask_for(rows, &plan.regions, self.b, &device); // [b, t, t]
+        let t = full.dims()[1];
+        let mask = full.narrow(1, start, t - start); // [b, s, t]
+        let past = (0..=self.pass)
+            .rev()
+            .find_map(|k| self.cache.get(&(n, k)))
+            .cloned();
+        let mut kv = None;
+        let y = block.forward_with(x, |a, h| {
+            let (o, new) = a.forward_cached(h, mask, start, past);
+            kv = Some(new);
+            o
+        });
+        if let Some(kv) = kv {
+            self.pending.insert((n, self.pass), kv);
+        }
+        y
     }
 
     /// Whether `n`'s input has new positions this call.
@@ -357,7 +236,7 @@ impl<B: Backend> Run<'_, '_, B> {
     }
 
     /// The trunk's input over the new positions: each stem's new rows at its new segments.
-    fn merge(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
+    fn merge_stems(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
         let g = &self.plan.graph;
         let mut by_stem: HashMap<String, (Tensor<B, 3>, usize)> = HashMap::new();
         for (src, _) in g.data_inputs(n) {
@@ -442,14 +321,45 @@ impl<B: Backend> Run<'_, '_, B> {
         let Some(logits) = self.heads.get(head).cloned() else {
             return Ok(false); // the gate head has no new positions
         };
-        let p = softmax(logits, 2);
-        let entropy = p
-            .clone()
-            .mul(p.clamp_min(1e-30).log())
-            .sum_dim(2)
-            .neg()
-            .mean();
-        let h: f32 = entropy.into_scalar().elem();
-        Ok(f64::from(h) > threshold)
+        Ok(entropy(logits) > threshold)
+    }
+}
+
+impl<'a, B: Backend> Pass<'a, B> for Run<'a, '_, B> {
+    fn plan(&self) -> &'a Plan {
+        self.plan
+    }
+    fn model(&self) -> &'a ArchModel<B> {
+        self.model
+    }
+    fn batch(&self) -> &Batch<B> {
+        self.new
+    }
+    fn partial(&self) -> bool {
+        true
+    }
+    fn input(&self, n: NodeIndex) -> Result<Option<Tensor<B, 3>>, Unsupported> {
+        if self.has_input(n) {
+            self.read_input(n).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+    fn start(&self, rows: &str) -> usize {
+        self.domain(rows).1
+    }
+    fn block(
+        &mut self,
+        n: NodeIndex,
+        block: &Block<B>,
+        x: Tensor<B, 3>,
+    ) -> Result<Tensor<B, 3>, Unsupported> {
+        Ok(self.cached_block(n, block, x))
+    }
+    fn merge(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
+        self.merge_stems(n)
+    }
+    fn heads(&mut self) -> &mut HashMap<String, Tensor<B, 3>> {
+        &mut self.heads
     }
 }

@@ -3,19 +3,20 @@
 //! What each node computes is in docs/semantics.md; the pass itself is in forward.rs.
 
 use crate::batch::Batch;
-use crate::diffusion::DiffusionMlp;
-use crate::init::InitParams;
-use crate::layers::{linear, Block, Norm};
+use crate::lower;
 use crate::params::visit_params;
-use crate::rng::Rng;
 use crate::weights::{Saver, WeightError, Weights};
 use archc::analyze::token_dim;
 pub use archc::graph::LoopPlan;
 use archc::graph::{graph_to_plan, ArchGraph, NodeKind};
-use archc::model::{Inject, MlpStack, Objective, ObjectiveKind, Projection};
+use archc::model::{Inject, Objective, ObjectiveKind, Projection};
+use archc_nn::diffusion::DiffusionMlp;
+pub use archc_nn::layers::causal_mask;
+use archc_nn::layers::{linear, stack_linears, Block, Norm};
+use archc_nn::rng::Rng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{backend::Backend, Bool, Int, Tensor};
+use burn::tensor::{backend::Backend, Int, Tensor};
 use petgraph::stable_graph::NodeIndex;
 use std::collections::{HashMap, HashSet};
 
@@ -86,23 +87,20 @@ pub struct Plan {
     /// Nodes whose output rows a batch may mask (the last layer of a `mask_tokens`
     /// modality's stem before its own blocks), with that modality.
     pub mask_points: HashMap<NodeIndex, String>,
+    /// The attention regions beyond causal, by modality.
+    pub regions: Vec<(String, archc_nn::batch::Region)>,
+    /// The trained heads, in plan order, and each one's objective node.
+    pub heads: Vec<archc_nn::objectives::HeadSpec>,
+    /// What a training step draws.
+    pub draws: archc_nn::draws::DrawSpec,
+    objectives: HashMap<String, NodeIndex>,
 }
 
-fn mlp_stack<B: Backend>(
-    init: &mut Rng,
-    input: u64,
-    m: &MlpStack,
-    device: &B::Device,
-) -> Vec<Linear<B>> {
-    let mut w = input as usize;
-    (0..m.layers)
-        .map(|i| {
-            let out = if i + 1 == m.layers { m.out } else { m.hidden } as usize;
-            let l = linear(init, w, out, m.bias, device);
-            w = out;
-            l
-        })
-        .collect()
+impl Plan {
+    /// A head's objective node.
+    pub fn objective_of(&self, head: &str) -> Option<NodeIndex> {
+        self.objectives.get(head).copied()
+    }
 }
 
 /// The model with parameters from seed 0 (see [`graph_to_model_seeded`]).
@@ -150,20 +148,21 @@ pub fn graph_to_model_seeded<B: Backend>(
                 )];
             }
             NodeKind::Embedding(e) => {
-                m.table =
-                    Some(init.normal_tensor([e.vocab as usize, e.dim as usize], 0.02, device));
+                m.table = Some(init.normal_param([e.vocab as usize, e.dim as usize], 0.02, device));
                 if e.next_scale {
-                    m.start = Some(init.normal_tensor([e.dim as usize], 0.02, device));
+                    m.start = Some(init.normal_param([e.dim as usize], 0.02, device));
                 }
             }
             NodeKind::Positions { max_len, dim } => {
-                m.table = Some(init.normal_tensor([*max_len as usize, *dim as usize], 0.02, device))
+                m.table = Some(init.normal_param([*max_len as usize, *dim as usize], 0.02, device))
             }
             NodeKind::Adapter { input, mlp } | NodeKind::Mlp { input, mlp } => {
-                m.linears = mlp_stack(init, *input, mlp, device)
+                m.linears = stack_linears(init, &lower::stack(*input, mlp), device)
             }
-            NodeKind::Block(b) => m.block = Some(Block::new(init, b, device)),
-            NodeKind::Norm(spec) => m.norm = Some(Norm::new(spec, node.width as usize, device)),
+            NodeKind::Block(b) => m.block = Some(Block::new(init, lower::block(b), device)),
+            NodeKind::Norm(spec) => {
+                m.norm = Some(Norm::new(lower::norm(spec), node.width as usize, device))
+            }
             NodeKind::Linear { input, out, bias } => {
                 m.linears = vec![linear(init, *input as usize, *out as usize, *bias, device)]
             }
@@ -224,12 +223,17 @@ pub fn graph_to_model_seeded<B: Backend>(
     let mut mask_points = HashMap::new();
     for (p, modality) in exec.mask_points {
         nodes[slot[&p]].mask_token =
-            Some(init.normal_tensor([g.graph[p].width as usize], 0.02, device));
+            Some(init.normal_param([g.graph[p].width as usize], 0.02, device));
         mask_points.insert(p, modality);
     }
+    let heads = lower::heads(g, &order);
     Ok((
         ArchModel { nodes },
         Plan {
+            draws: lower::draws(g, &loops),
+            regions: lower::regions(g),
+            objectives: heads.iter().map(|(h, n)| (h.head.clone(), *n)).collect(),
+            heads: heads.into_iter().map(|(h, _)| h).collect(),
             graph: g.clone(),
             order,
             slot,
@@ -237,16 +241,6 @@ pub fn graph_to_model_seeded<B: Backend>(
             mask_points,
         },
     ))
-}
-
-/// A causal mask: true above the diagonal (a position may not see later ones).
-///
-/// # Shapes
-/// -> `[b, s, s]`
-pub fn causal_mask<B: Backend>(b: usize, s: usize, device: &B::Device) -> Tensor<B, 3, Bool> {
-    Tensor::<B, 2, Bool>::tril_mask([s, s], 0, device)
-        .unsqueeze::<3>()
-        .expand([b, s, s])
 }
 
 impl<B: Backend> ArchModel<B> {

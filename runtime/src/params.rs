@@ -1,25 +1,23 @@
-//! Every parameter of a model, visited by its `.arch` name (docs/runtime.md): one walk
-//! shared by loading, saving and the optimizer, so they can never disagree on a name.
+//! Every parameter of an [`ArchModel`], visited by its `.arch` name (docs/runtime.md), nodes
+//! in the plan's order; the layers' own walks are `archc_nn::params`.
 
-use crate::diffusion::DiffusionMlp;
-use crate::layers::{Attention, Block, Mlp, Norm};
 use crate::model::{ArchModel, Plan};
 use archc::graph::NodeKind;
-use burn::module::Param;
-use burn::nn::Linear;
-use burn::tensor::{backend::Backend, Tensor};
+use archc_nn::params::{block, diffusion, linear, norm};
+pub use archc_nn::params::{ParamVisitor, Parameters};
+use burn::tensor::backend::Backend;
 
-/// What is done to each parameter.
-pub trait ParamVisitor<B: Backend> {
-    type Error;
-    /// `p` is held as named, except a linear weight (`transposed`), which is held
-    /// `[in, out]` (burn) and named in PyTorch's `[out, in]` layout.
-    fn visit<const D: usize>(
-        &mut self,
-        name: &str,
-        p: &mut Param<Tensor<B, D>>,
-        transposed: bool,
-    ) -> Result<(), Self::Error>;
+/// A model with the plan that names its parameters: what the optimizer walks.
+#[derive(Clone)]
+pub struct Named<'a, B: Backend> {
+    pub model: ArchModel<B>,
+    pub plan: &'a Plan,
+}
+
+impl<B: Backend> Parameters<B> for Named<'_, B> {
+    fn visit_params<V: ParamVisitor<B>>(&mut self, v: &mut V) -> Result<(), V::Error> {
+        visit_params(&mut self.model, self.plan, v)
+    }
 }
 
 /// Visits every parameter of `model`, nodes in the plan's order.
@@ -62,109 +60,4 @@ pub fn visit_params<B: Backend, V: ParamVisitor<B>>(
         }
     }
     Ok(())
-}
-
-pub fn linear<B: Backend, V: ParamVisitor<B>>(
-    v: &mut V,
-    name: &str,
-    l: &mut Linear<B>,
-) -> Result<(), V::Error> {
-    v.visit(&format!("{name}.weight"), &mut l.weight, true)?;
-    if let Some(b) = &mut l.bias {
-        v.visit(&format!("{name}.bias"), b, false)?;
-    }
-    Ok(())
-}
-
-pub fn norm<B: Backend, V: ParamVisitor<B>>(
-    v: &mut V,
-    name: &str,
-    n: &mut Norm<B>,
-) -> Result<(), V::Error> {
-    v.visit(&format!("{name}.weight"), &mut n.weight, false)?;
-    if let Some(b) = &mut n.bias {
-        v.visit(&format!("{name}.bias"), b, false)?;
-    }
-    Ok(())
-}
-
-fn block<B: Backend, V: ParamVisitor<B>>(
-    v: &mut V,
-    name: &str,
-    b: &mut Block<B>,
-) -> Result<(), V::Error> {
-    norm(v, &format!("{name}.attn_norm"), &mut b.attn_norm)?;
-    attention(v, &format!("{name}.attn"), &mut b.attn)?;
-    norm(v, &format!("{name}.mlp_norm"), &mut b.mlp_norm)?;
-    mlp(v, &format!("{name}.mlp"), &mut b.mlp)?;
-    if let Some(n) = &mut b.attn_post_norm {
-        norm(v, &format!("{name}.attn_post_norm"), n)?;
-    }
-    if let Some(n) = &mut b.mlp_post_norm {
-        norm(v, &format!("{name}.mlp_post_norm"), n)?;
-    }
-    Ok(())
-}
-
-fn attention<B: Backend, V: ParamVisitor<B>>(
-    v: &mut V,
-    name: &str,
-    a: &mut Attention<B>,
-) -> Result<(), V::Error> {
-    for (part, l) in [
-        ("q", &mut a.q),
-        ("k", &mut a.k),
-        ("v", &mut a.v),
-        ("o", &mut a.o),
-    ] {
-        linear(v, &format!("{name}.{part}"), l)?;
-    }
-    if let Some(n) = &mut a.q_norm {
-        norm(v, &format!("{name}.q_norm"), n)?;
-    }
-    if let Some(n) = &mut a.k_norm {
-        norm(v, &format!("{name}.k_norm"), n)?;
-    }
-    Ok(())
-}
-
-fn mlp<B: Backend, V: ParamVisitor<B>>(
-    v: &mut V,
-    name: &str,
-    m: &mut Mlp<B>,
-) -> Result<(), V::Error> {
-    if let Some(g) = &mut m.gate {
-        linear(v, &format!("{name}.gate"), g)?;
-    }
-    linear(v, &format!("{name}.up"), &mut m.up)?;
-    linear(v, &format!("{name}.down"), &mut m.down)
-}
-
-/// MAR's `SimpleMLPAdaLN`, named as in its `diffloss.py`.
-fn diffusion<B: Backend, V: ParamVisitor<B>>(
-    v: &mut V,
-    name: &str,
-    d: &mut DiffusionMlp<B>,
-) -> Result<(), V::Error> {
-    linear(v, &format!("{name}.time_embed.mlp.0"), &mut d.time_in)?;
-    linear(v, &format!("{name}.time_embed.mlp.2"), &mut d.time_out)?;
-    linear(v, &format!("{name}.cond_embed"), &mut d.cond)?;
-    linear(v, &format!("{name}.input_proj"), &mut d.input)?;
-    for (i, r) in d.blocks.iter_mut().enumerate() {
-        let p = format!("{name}.res_blocks.{i}");
-        norm(v, &format!("{p}.in_ln"), &mut r.norm)?;
-        linear(v, &format!("{p}.mlp.0"), &mut r.mlp_in)?;
-        linear(v, &format!("{p}.mlp.2"), &mut r.mlp_out)?;
-        linear(v, &format!("{p}.adaLN_modulation.1"), &mut r.ada)?;
-    }
-    linear(
-        v,
-        &format!("{name}.final_layer.linear"),
-        &mut d.final_linear,
-    )?;
-    linear(
-        v,
-        &format!("{name}.final_layer.adaLN_modulation.1"),
-        &mut d.final_ada,
-    )
 }

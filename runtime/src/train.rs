@@ -10,6 +10,7 @@ use crate::draws::{draw_for_training, Drawn};
 use crate::model::{ArchModel, Plan, Unsupported};
 use crate::objectives::{check_trainable, head_losses};
 use crate::optim::{scheduled_lr, AdamW, AdamWConfig, Grads};
+use crate::params::Named;
 use crate::rng::Rng;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -183,7 +184,11 @@ impl<A: AutodiffBackend> Trainer<A> {
             }
             if let Some(sum) = sum {
                 let g = sum.backward();
-                grads.accumulate(&self.model, &self.plan, &g, 1.0 / accum as f64);
+                let named = Named {
+                    model: self.model.clone(),
+                    plan: &self.plan,
+                };
+                grads.accumulate(&named, &g, 1.0 / accum as f64);
             }
         }
         let grad_norm = if self.config.clip > 0.0 {
@@ -198,7 +203,11 @@ impl<A: AutodiffBackend> Trainer<A> {
                 value: grad_norm,
             });
         }
-        self.model = self.opt.step(self.model.clone(), &self.plan, &grads, lr);
+        let named = Named {
+            model: self.model.clone(),
+            plan: &self.plan,
+        };
+        self.model = self.opt.step(named, &grads, lr).model;
         self.step = next;
         Ok(StepReport {
             step: next,

@@ -6,6 +6,7 @@
 use archc_runtime::data::{DataError, HostBatch, Source};
 use archc_runtime::model::graph_to_model;
 use archc_runtime::optim::{AdamW, AdamWConfig};
+use archc_runtime::params::Named;
 use archc_runtime::rng::Rng;
 use archc_runtime::train::{TrainConfig, Trainer};
 use archc_runtime::weights::Weights;
@@ -203,8 +204,10 @@ fn a_saved_optimizer_resumes_bit_for_bit() {
     b.opt = AdamW::load(
         b.config.adamw.clone(),
         t,
-        &b.model,
-        &b.plan,
+        &Named {
+            model: b.model.clone(),
+            plan: &b.plan,
+        },
         &moments,
         &Default::default(),
     )

@@ -39,7 +39,6 @@ fn coconut_gpt2_is_gpt2_plus_three_tokens() {
 #[test]
 fn janus_pro_1b_is_1_701_064_704_without_its_frozen_encoders() {
     let lm = 2 * 102_400 * 2048 + 24 * (4 * 2048 * 2048 + 3 * 2048 * 5632 + 2 * 2048) + 2048;
-    assert_eq!(lm, 1_652_656_128);
     let aligner = (1024 * 2048 + 2048) + (2048 * 2048 + 2048);
     let gen_embed = 16_384 * 8;
     let gen_aligner = (8 * 2048 + 2048) + (2048 * 2048 + 2048);

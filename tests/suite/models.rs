@@ -61,7 +61,11 @@ fn every_model_is_listed_here() {
 fn clean_models_check_without_any_diagnostic() {
     for m in CLEAN {
         let c = check_clean(m, &CheckOptions::default());
-        let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.error.code()).collect();
+        let codes: Vec<&str> = c
+            .diagnostics
+            .iter()
+            .map(|d| d.error.code().as_str())
+            .collect();
         assert!(codes.is_empty(), "{m}: {codes:?}");
     }
 }
@@ -202,7 +206,11 @@ fn every_model_ir_checks_clean_and_rebuilds_byte_for_byte() {
                 crate::common::render_all(&back.diagnostics, "ir.yaml", yaml.as_bytes())
             );
             let codes = |c: &archc::Checked| {
-                let mut v: Vec<&str> = c.diagnostics.iter().map(|d| d.error.code()).collect();
+                let mut v: Vec<&str> = c
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.error.code().as_str())
+                    .collect();
                 v.sort();
                 v
             };

@@ -5,7 +5,7 @@ fn codes(src: &str) -> Vec<&'static str> {
     archc::check_source(src, &archc::CheckOptions::default())
         .diagnostics
         .iter()
-        .map(|d| d.error.code())
+        .map(|d| d.error.code().as_str())
         .collect()
 }
 

@@ -7,6 +7,7 @@
 pub mod names;
 pub mod rust;
 pub mod torch;
+mod vendor;
 
 pub use rust::graph_to_rust;
 pub use torch::graph_to_torch;

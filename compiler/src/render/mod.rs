@@ -89,7 +89,7 @@ pub fn report_shown(d: &Diagnostic, name: &str, shown: &Shown) -> Report {
         .filter(|(s, _, _)| s.hi <= shown.text.len())
         .collect();
     Report {
-        code: d.error.code(),
+        code: d.error.code().as_str(),
         severity: d.severity,
         message: escape_text(&message),
         labels,
@@ -111,7 +111,7 @@ pub fn to_json(d: &Diagnostic, name: &str, src: &[u8]) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "file": name,
-        "code": d.error.code(),
+        "code": d.error.code().as_str(),
         "severity": d.severity,
         "message": escape_text(&message),
         "labels": labels,

@@ -1,7 +1,11 @@
-//! MAR's per-token diffusion MLP (Li et al. 2024, `models/diffloss.py`, `SimpleMLPAdaLN`),
-//! conditioned on a head's hidden state and the timestep; parameter names as MAR's.
+//! MAR's per-token diffusion loss (Li et al. 2024, "Autoregressive Image Generation without
+//! Vector Quantization", `models/diffloss.py`): a small MLP (`SimpleMLPAdaLN`) predicts the
+//! noise added to one target token, conditioned on the head's hidden state and the
+//! timestep. Sizes are the ones `archc build` counts (compiler/src/analyze/params.rs).
 
-use crate::layers::{linear, Norm, Rng};
+use crate::layers::{linear, Norm};
+use crate::rng::Rng;
+use crate::spec::{NormKind, NormSpec};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::silu;
@@ -54,14 +58,18 @@ impl<B: Backend> DiffusionMlp<B> {
         steps: usize,
         device: &B::Device,
     ) -> Self {
-                DiffusionMlp {
+        let ln = NormSpec {
+            kind: NormKind::Layer { bias: true },
+            eps: 1e-6,
+        };
+        DiffusionMlp {
             time_in: linear(rng, FREQ_DIM, w, true, device),
             time_out: linear(rng, w, w, true, device),
             cond: linear(rng, z, w, true, device),
             input: linear(rng, d, w, true, device),
             blocks: (0..layers)
                 .map(|_| ResBlock {
-                    norm: Norm::new(w, false, true, 1e-6, device),
+                    norm: Norm::new(ln, w, device),
                     mlp_in: linear(rng, w, w, true, device),
                     mlp_out: linear(rng, w, w, true, device),
                     ada: zeroed(linear(rng, w, 3 * w, true, device)),
@@ -95,9 +103,10 @@ impl<B: Backend> DiffusionMlp<B> {
             .forward(layer_norm(h) * (scale + 1.0) + shift)
     }
 
-    /// The ε-prediction loss of target tokens x given conditions c: t ~ U{0..T-1},
-    /// ε ~ N(0, I), x_t = √ᾱ_t x + √(1 − ᾱ_t) ε, mean of (ε̂ − ε)². MAR's variational term for
-    /// the learned-sigma half is not computed (as in archc's runtime).
+    /// The ε-prediction loss of one batch of target tokens: t ~ U{0..T-1}, ε ~ N(0, I),
+    /// x_t = √ᾱ_t x + √(1 − ᾱ_t) ε, mean over tokens of ‖ε̂ − ε‖² / d. MAR adds a
+    /// variational term for the learned sigma half of the output; that term is not
+    /// computed here (docs/semantics.md), so the sigma half receives no gradient.
     ///
     /// # Shapes
     /// x `[n, d]`, c `[n, z]` -> `[1]`
@@ -112,23 +121,13 @@ impl<B: Backend> DiffusionMlp<B> {
         let col = |v: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v, [n, 1]), &device);
         let eps = Tensor::<B, 2>::from_data(TensorData::new(eps, [n, d]), &device);
         let xt = x * col(a) + eps.clone() * col(s);
-        let t = Tensor::<B, 1>::from_data(TensorData::new(ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), [n]), &device);
+        let t = Tensor::<B, 1>::from_data(
+            TensorData::new(ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), [n]),
+            &device,
+        );
         let pred = self.forward(xt, t, c).narrow(1, 0, d); // [n, d]
         (pred - eps).powi_scalar(2).mean().reshape([1])
     }
-}
-
-/// ᾱ_t of the cosine schedule (Nichol & Dhariwal 2021, as MAR's `gaussian_diffusion.py`).
-pub fn alphas_cumprod(steps: usize) -> Vec<f64> {
-    let f = |s: f64| ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
-    let mut out = Vec::with_capacity(steps);
-    let mut acc = 1.0;
-    for i in 0..steps {
-        let beta = (1.0 - f((i + 1) as f64 / steps as f64) / f(i as f64 / steps as f64)).min(0.999);
-        acc *= 1.0 - beta;
-        out.push(acc);
-    }
-    out
 }
 
 /// LayerNorm without affine parameters (MAR's `norm_final`, eps 1e-6).
@@ -152,4 +151,22 @@ pub fn timestep_embedding<B: Backend>(t: Tensor<B, 1>) -> Tensor<B, 2> {
     let f = Tensor::<B, 1>::from_floats(freqs.as_slice(), &t.device()).reshape([1, half]);
     let args = t.reshape([n, 1]).matmul(f); // [n, half]
     Tensor::cat(vec![args.clone().cos(), args.sin()], 1)
+}
+
+/// ᾱ_t of the cosine schedule (Nichol & Dhariwal 2021, as MAR's `gaussian_diffusion.py`):
+/// β_i = min(1 − ᾱ((i+1)/T) / ᾱ(i/T), 0.999), ᾱ(s) = cos²((s + 0.008)/1.008 · π/2).
+pub fn alphas_cumprod(steps: usize) -> Vec<f64> {
+    let f = |s: f64| {
+        ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
+            .cos()
+            .powi(2)
+    };
+    let mut out = Vec::with_capacity(steps);
+    let mut acc = 1.0;
+    for i in 0..steps {
+        let beta = (1.0 - f((i + 1) as f64 / steps as f64) / f(i as f64 / steps as f64)).min(0.999);
+        acc *= 1.0 - beta;
+        out.push(acc);
+    }
+    out
 }

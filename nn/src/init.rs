@@ -1,30 +1,13 @@
-//! Parameters drawn from the runtime's [`Rng`] (so the same seed gives the same model on
-//! any backend).
+//! Parameters drawn from archc's [`Rng`] (so the same seed gives the same model on any
+//! backend).
 
 use crate::rng::Rng;
 use burn::module::Param;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
-pub trait InitParams {
+impl Rng {
     /// U(-k, k) of a shape (PyTorch's and burn's default for linear maps: k = 1/sqrt(in)).
-    fn uniform<B: Backend, const D: usize>(
-        &mut self,
-        shape: [usize; D],
-        k: f64,
-        device: &B::Device,
-    ) -> Param<Tensor<B, D>>;
-
-    /// N(0, std²) of a shape.
-    fn normal_tensor<B: Backend, const D: usize>(
-        &mut self,
-        shape: [usize; D],
-        std: f64,
-        device: &B::Device,
-    ) -> Param<Tensor<B, D>>;
-}
-
-impl InitParams for Rng {
-    fn uniform<B: Backend, const D: usize>(
+    pub fn uniform<B: Backend, const D: usize>(
         &mut self,
         shape: [usize; D],
         k: f64,
@@ -37,7 +20,8 @@ impl InitParams for Rng {
         Param::from_tensor(Tensor::from_data(TensorData::new(v, shape), device))
     }
 
-    fn normal_tensor<B: Backend, const D: usize>(
+    /// N(0, std²) of a shape.
+    pub fn normal_param<B: Backend, const D: usize>(
         &mut self,
         shape: [usize; D],
         std: f64,

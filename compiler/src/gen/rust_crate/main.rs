@@ -9,11 +9,11 @@
 use burn::backend::ndarray::NdArrayDevice;
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Int, Tensor, TensorData};
-use CRATE_NAME::batch::Batch;
+use archc_nn::batch::Batch;
+use archc_nn::params::Parameters;
+use archc_nn::weights::{Saver, Weights};
 use CRATE_NAME::model::ModelConfig;
 use CRATE_NAME::train::{train, Options, Stop, USAGE};
-use CRATE_NAME::weights::{to_safetensors, Loader, Saver};
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 type B = NdArray<f32>;
@@ -79,21 +79,17 @@ fn batch(bytes: &[u8], device: &NdArrayDevice) -> Result<Batch<B>, String> {
 fn forward(weights: &str, batch_path: &str, out: &str) -> Result<(), String> {
     let device = Default::default();
     let mut model = ModelConfig::new().init::<B>(&device);
-    let mut loader = Loader::from_bytes(&read(weights)?)?;
-    model.visit(&mut loader)?;
-    loader.finish()?;
+    let mut w = Weights::from_bytes(&read(weights)?).map_err(|e| e.to_string())?;
+    model.visit_params(&mut w).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
     let b = batch(&read(batch_path)?, &device)?;
     let output = model.forward(&b)?;
     let mut saver = Saver::default();
-    let mut tensors = BTreeMap::new();
     for (head, t) in output.heads {
-        let shape = t.dims().to_vec();
-        let data: Vec<f32> = t.into_data().convert::<f32>().to_vec().map_err(|e| format!("{e:?}"))?;
-        tensors.insert(head, (shape, data));
+        saver.put(head, t);
     }
     for (l, n) in output.loop_steps {
-        tensors.insert(format!("steps.{l}"), (vec![1], vec![n as f32]));
+        saver.put_raw(format!("steps.{l}"), vec![1], vec![n as f32]);
     }
-    saver.tensors = tensors;
-    std::fs::write(out, to_safetensors(&saver.tensors)?).map_err(|e| format!("{out}: {e}"))
+    std::fs::write(out, saver.to_bytes()).map_err(|e| format!("{out}: {e}"))
 }

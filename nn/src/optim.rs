@@ -4,10 +4,9 @@
 //! embeddings (parameters of rank ≥ 2), not to biases, norm gains or mask tokens — nanoGPT's
 //! `configure_optimizers` grouping. State is held per `.arch` parameter name and saved in
 //! PyTorch's layout under PyTorch's names (`{name}.exp_avg`, `{name}.exp_avg_sq`), so it
-//! moves between the runtime and generated code.
+//! moves between archc's runtime, the generated Rust crate and the generated PyTorch.
 
-use crate::model::{ArchModel, Plan};
-use crate::params::{visit_params, ParamVisitor};
+use crate::params::{ParamVisitor, Parameters};
 use crate::weights::{Saver, WeightError, Weights};
 use burn::module::Param;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -72,10 +71,9 @@ impl<B: Backend> Default for Grads<B> {
 impl<B: Backend> Grads<B> {
     /// Adds `scale` × the gradients of a backward pass (parameters without one are skipped,
     /// as PyTorch skips parameters whose `.grad` is None).
-    pub fn accumulate<A: AutodiffBackend<InnerBackend = B>>(
+    pub fn accumulate<A: AutodiffBackend<InnerBackend = B>, M: Parameters<A>>(
         &mut self,
-        model: &ArchModel<A>,
-        plan: &Plan,
+        model: &M,
         grads: &A::Gradients,
         scale: f64,
     ) {
@@ -84,8 +82,7 @@ impl<B: Backend> Grads<B> {
             into: self,
             scale,
         };
-        let mut m = model.clone();
-        let Ok(()) = visit_params(&mut m, plan, &mut c);
+        let Ok(()) = model.clone().visit_params(&mut c);
     }
 
     /// The global L2 norm of all gradients.
@@ -175,13 +172,12 @@ impl<B: Backend> AdamW<B> {
     }
 
     /// One update of every parameter that has a gradient, at learning rate `lr`.
-    pub fn step<A: AutodiffBackend<InnerBackend = B>>(
+    pub fn step<A: AutodiffBackend<InnerBackend = B>, M: Parameters<A>>(
         &mut self,
-        model: ArchModel<A>,
-        plan: &Plan,
+        model: M,
         grads: &Grads<B>,
         lr: f64,
-    ) -> ArchModel<A> {
+    ) -> M {
         self.t += 1;
         let mut model = model;
         let mut u = Update {
@@ -189,7 +185,7 @@ impl<B: Backend> AdamW<B> {
             grads,
             lr,
         };
-        let Ok(()) = visit_params(&mut model, plan, &mut u);
+        let Ok(()) = model.visit_params(&mut u);
         model
     }
 
@@ -208,18 +204,16 @@ impl<B: Backend> AdamW<B> {
     /// Loads the moments saved by [`AdamW::save`] for this model's parameters: every
     /// saved tensor must be a parameter's moment of its shape, and nothing else may be in
     /// the file. `t` is the update count the checkpoint recorded.
-    pub fn load<A: AutodiffBackend<InnerBackend = B>>(
+    pub fn load<A: AutodiffBackend<InnerBackend = B>, M: Parameters<A>>(
         config: AdamWConfig,
         t: u64,
-        model: &ArchModel<A>,
-        plan: &Plan,
+        model: &M,
         bytes: &[u8],
         device: &B::Device,
     ) -> Result<Self, WeightError> {
         let mut w = Weights::from_bytes(bytes)?;
         let mut shapes = ShapeOf::default();
-        let mut m = model.clone();
-        let Ok(()) = visit_params(&mut m, plan, &mut shapes);
+        let Ok(()) = model.clone().visit_params(&mut shapes);
         let mut moments = BTreeMap::new();
         for (name, (shape, transposed)) in shapes.0 {
             let key = format!("{name}.exp_avg");

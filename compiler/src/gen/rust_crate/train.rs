@@ -5,16 +5,17 @@
 //! them; a checkpoint stores their states, so a resumed run continues exactly, and runs
 //! move between this crate and `archc train --resume` in both directions.
 
-use crate::batch::Batch;
-use crate::checkpoint::{self, sha256, State};
+use archc_nn::checkpoint::{self, sha256, State};
 use crate::data::Shards;
-use crate::layers::Rng;
-use crate::model::{Model, ModelConfig, HEADS, IR_YAML, LOOPS, MASK_TOKENS, MNTP, MODEL_NAME, SAMPLED};
-use crate::objectives::{check_trainable, head_losses};
-use crate::optim::{scheduled_lr, AdamW, AdamWConfig, Grads};
-use crate::weights::{to_safetensors, Loader, Saver};
+use archc_nn::rng::Rng;
+use crate::model::{draws, heads, Model, ModelConfig, IR_YAML, LOOPS, MODEL_NAME};
+use archc_nn::draws::draw_for_training;
+use archc_nn::objectives::{check_trainable, head_losses};
+use archc_nn::optim::{scheduled_lr, AdamW, AdamWConfig, Grads};
+use archc_nn::params::Parameters;
+use archc_nn::weights::{Saver, Weights};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Bool, ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,6 @@ use std::time::Instant;
 /// The generator streams of a run, derived from its seed (archc's values).
 pub const DATA_STREAM: u64 = 0xDA7A;
 pub const DRAW_STREAM: u64 = 0xD4A3;
-/// Huginn's spread of the log-normal rate: σ = 1/2 (Geiping et al. 2025, §3.3).
-pub const RECURRENCE_SIGMA: f64 = 0.5;
 
 /// `train`'s options: `archc train`'s names and defaults. A setting left out (`None`) is
 /// its default in a new run and the checkpoint's in a resumed one.
@@ -287,44 +286,6 @@ pub struct StepReport {
     pub loop_steps: BTreeMap<String, usize>,
 }
 
-/// Passes of a `sampled(mean, ..)` loop: 1 + Poisson(λ), ln λ ~ N(ln(mean − 1) − σ²/2, σ²)
-/// (Huginn's draw, centred so the expected passes equal the mean).
-pub fn draw_passes(mean: u64, rng: &mut Rng) -> usize {
-    if mean <= 1 {
-        return 1;
-    }
-    let s = RECURRENCE_SIGMA;
-    let tau = ((mean - 1) as f64).ln() - s * s / 2.0 + s * rng.normal();
-    1 + rng.poisson(tau.exp()) as usize
-}
-
-/// Fills `batch.masked` and `batch.steps` with this micro-batch's draws: per
-/// `mask_tokens` modality one rate r ~ U[lo, hi], each of its rows masked with
-/// probability r (under `mntp(causal)` the first round(b · causal) sequences are then
-/// unmasked); per `sampled` loop its passes. Returns the rates.
-pub fn draw_for_training<B: burn::tensor::backend::Backend>(batch: &mut Batch<B>, rng: &mut Rng) -> BTreeMap<String, f64> {
-    let mut rates = BTreeMap::new();
-    let b = batch.batch_size();
-    let device = batch.device().ok();
-    for (modality, lo, hi) in MASK_TOKENS {
-        let Some(device) = &device else { continue };
-        let rate = lo + (hi - lo) * rng.unit();
-        let n = batch.positions(&format!("S_{modality}")).len();
-        let mut rows: Vec<bool> = (0..b * n).map(|_| rng.unit() < rate).collect();
-        if let Some((_, causal)) = MNTP.iter().find(|(m, _)| m == modality) {
-            // GPT-BERT: the first round(b · causal) sequences stay causal, unmasked.
-            let c = ((b as f64 * causal).round() as usize).min(b);
-            rows[..c * n].fill(false);
-        }
-        batch.masked.insert(modality.to_string(), Tensor::<B, 2, Bool>::from_data(TensorData::new(rows, [b, n]), device));
-        rates.insert(modality.to_string(), rate);
-    }
-    for (path, mean) in SAMPLED {
-        batch.steps.insert(path.to_string(), draw_passes(*mean, rng));
-    }
-    rates
-}
-
 /// Why training stopped: the exit code (2 usage, IO, data or checkpoint; 3 a loss or the
 /// gradient norm became NaN or infinite) and the message.
 #[derive(Debug)]
@@ -348,7 +309,7 @@ pub struct Trainer<A: AutodiffBackend> {
 
 impl<A: AutodiffBackend> Trainer<A> {
     pub fn new(model: Model<A>, config: TrainConfig, seed: u64, device: A::Device) -> Result<Self, String> {
-        check_trainable()?;
+        check_trainable(&heads())?;
         Ok(Trainer { model, opt: AdamW::new(config.adamw.clone()), config, step: 0, draws: Rng::new(seed ^ DRAW_STREAM), data_rng: Rng::new(seed ^ DATA_STREAM), device })
     }
 
@@ -363,12 +324,13 @@ impl<A: AutodiffBackend> Trainer<A> {
         for _ in 0..accum {
             let mut b = data.next_batch::<A>(batch, &mut self.data_rng, &self.device);
             r.tokens += b.batch_size() * b.layout.iter().map(|(_, n)| n).sum::<usize>();
-            r.rates = draw_for_training(&mut b, &mut self.draws);
+            r.rates = draw_for_training(&draws(), &mut b, &mut self.draws).rates;
             let out = self.model.forward(&b)?;
             r.loop_steps = out.loop_steps.iter().map(|(k, v)| (k.clone(), *v)).collect();
-            let heads = head_losses(&self.model, &out, &b, &mut self.draws)?;
+            let model = &self.model;
+            let losses = head_losses(&heads(), &out.heads, &b, |h| model.diffusion(h), &mut self.draws)?;
             let mut sum: Option<Tensor<A, 1>> = None;
-            for h in heads {
+            for h in losses {
                 let v: f64 = h.loss.clone().into_scalar().elem();
                 if !v.is_finite() {
                     return Err(Stop(3, format!("step {next}: the loss of head `{}` is {v}", h.head)));
@@ -383,30 +345,30 @@ impl<A: AutodiffBackend> Trainer<A> {
             }
             if let Some(sum) = sum {
                 let g = sum.backward();
-                grads.accumulate(&self.model, &g, 1.0 / accum as f64)?;
+                grads.accumulate(&self.model, &g, 1.0 / accum as f64);
             }
         }
         r.grad_norm = if self.config.clip > 0.0 { grads.clip(self.config.clip) } else { grads.norm() };
         if !r.grad_norm.is_finite() {
             return Err(Stop(3, format!("step {next}: the gradient norm is {}", r.grad_norm)));
         }
-        self.model = self.opt.step(self.model.clone(), &grads, lr)?;
+        self.model = self.opt.step(self.model.clone(), &grads, lr);
         self.step = next;
         Ok(r)
     }
 }
 
 /// The weights as safetensors bytes, by `.arch` name.
-pub fn save_weights<A: AutodiffBackend>(model: &Model<A>) -> Result<Vec<u8>, String> {
+pub fn save_weights<A: AutodiffBackend>(model: &Model<A>) -> Vec<u8> {
     let mut saver = Saver::default();
-    model.clone().visit(&mut saver)?;
-    to_safetensors(&saver.tensors)
+    let Ok(()) = model.clone().visit_params(&mut saver);
+    saver.to_bytes()
 }
 
 fn load_weights<A: AutodiffBackend>(model: &mut Model<A>, bytes: &[u8], what: &str) -> Result<(), String> {
-    let mut loader = Loader::from_bytes(bytes).map_err(|e| format!("{what}: {e}"))?;
-    model.visit(&mut loader).map_err(|e| format!("{what}: {e}"))?;
-    loader.finish().map_err(|e| format!("{what}: {e}"))
+    let mut w = Weights::from_bytes(bytes).map_err(|e| format!("{what}: {e}"))?;
+    model.visit_params(&mut w).map_err(|e| format!("{what}: {e}"))?;
+    w.finish().map_err(|e| format!("{what}: {e}"))
 }
 
 /// The SHA-256 of the model's IR (`ir.yaml`, as `archc build` writes it): the
@@ -441,7 +403,7 @@ pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), S
     if let Some(c) = &resume {
         let what = c.path.display().to_string();
         load_weights(&mut t.model, &c.model, &what)?;
-        t.opt = AdamW::load(t.config.adamw.clone(), c.state.adam_t, &t.model, &c.optimizer).map_err(|e| format!("{what}: optimizer state: {e}"))?;
+        t.opt = AdamW::load(t.config.adamw.clone(), c.state.adam_t, &t.model, &c.optimizer, &t.device).map_err(|e| format!("{what}: optimizer state: {e}"))?;
         t.step = c.state.step;
         t.draws = Rng::from_state(c.state.draws_rng);
         t.data_rng = Rng::from_state(c.state.data_rng);
@@ -488,7 +450,7 @@ pub fn train<A: AutodiffBackend>(o: &Options, device: A::Device) -> Result<(), S
                 files: BTreeMap::new(),
                 checksum: String::new(),
             };
-            let p = checkpoint::write(&dir.join("checkpoints"), state, &save_weights(&t.model)?, &t.opt.save()?, o.keep).map_err(|e| e.to_string())?;
+            let p = checkpoint::write(&dir.join("checkpoints"), state, &save_weights(&t.model), &t.opt.save(), o.keep).map_err(|e| e.to_string())?;
             last = Some((t.step, p));
         }
     }
@@ -539,9 +501,9 @@ struct Metrics {
 impl Metrics {
     fn header() -> String {
         let mut h = vec!["step".to_string(), "loss".to_string()];
-        h.extend(HEADS.iter().map(|x| format!("loss.{}", x.head)));
+        h.extend(heads().iter().map(|x| format!("loss.{}", x.head)));
         h.extend(["lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s"].map(String::from));
-        h.extend(MASK_TOKENS.iter().map(|x| format!("mask_rate.{}", x.0)));
+        h.extend(draws().mask_tokens.iter().map(|x| format!("mask_rate.{}", x.modality)));
         h.extend(LOOPS.iter().map(|x| format!("passes.{x}")));
         h.join(",")
     }
@@ -593,9 +555,9 @@ impl Metrics {
             .to_string()
         } else {
             let mut v = vec![r.step.to_string(), format!("{}", r.total)];
-            v.extend(HEADS.iter().map(|h| r.losses.get(h.head).map_or(String::new(), |l| format!("{l}"))));
+            v.extend(heads().iter().map(|h| r.losses.get(&h.head).map_or(String::new(), |l| format!("{l}"))));
             v.extend([format!("{}", r.lr), format!("{}", r.grad_norm), r.tokens.to_string(), format!("{tps:.1}"), format!("{elapsed:.3}")]);
-            v.extend(MASK_TOKENS.iter().map(|m| r.rates.get(m.0).map_or(String::new(), |x| format!("{x}"))));
+            v.extend(draws().mask_tokens.iter().map(|m| r.rates.get(&m.modality).map_or(String::new(), |x| format!("{x}"))));
             v.extend(LOOPS.iter().map(|l| r.loop_steps.get(*l).map_or(String::new(), |x| x.to_string())));
             v.join(",")
         };

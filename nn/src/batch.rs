@@ -1,14 +1,31 @@
-//! A batch, its layout, and the attention masks the layout implies (docs/semantics.md).
+//! A batch, its layout, and the attention masks the layout implies (archc's
+//! docs/semantics.md, "A batch" and "Attention masks").
 //!
 //! Every sequence of a batch has the same layout: a list of segments, each a span of one
 //! stem's modality (`text 8, image 16, text 8`). A stem's inputs hold its segments
 //! concatenated in layout order: ids `[b, n]` for tokens and codes, rows `[b, n, dim]`
 //! for features.
 
-use archc::graph::ArchGraph;
-use archc::model::Region;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 use std::collections::HashMap;
+
+/// An attention region beyond causal, for one modality (a `.arch` file's `masks:`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Region {
+    /// Positions in one span see each other.
+    Bidirectional,
+    /// The modality's first `n` positions see each other.
+    Prefix(u64),
+    /// A span's positions form groups of s1², s2², ... positions, each seeing its own
+    /// group and every earlier one (VAR's next-scale prediction).
+    Scales(Vec<u64>),
+    /// GPT-BERT's MNTP: positions in one span see each other in a sequence with masked
+    /// rows of the modality.
+    Mntp,
+}
+
+/// Every modality's attention region: (modality, region).
+pub type Regions = [(String, Region)];
 
 #[derive(Clone, Debug)]
 pub struct Batch<B: Backend> {
@@ -87,22 +104,22 @@ impl<B: Backend> Batch<B> {
     ///
     /// # Shapes
     /// -> `[b, n, n]`, n the number of positions of `rows`
-    pub fn mask(&self, g: &ArchGraph, rows: &str, device: &B::Device) -> Tensor<B, 3, Bool> {
-        self.mask_for(g, rows, self.batch_size(), device)
+    pub fn mask(&self, rows: &str, regions: &Regions, device: &B::Device) -> Tensor<B, 3, Bool> {
+        self.mask_for(rows, regions, self.batch_size(), device)
     }
 
     /// [`Batch::mask`] for `b` sequences of this layout (the batch may hold no tensors).
     pub fn mask_for(
         &self,
-        g: &ArchGraph,
         rows: &str,
+        regions: &Regions,
         b: usize,
         device: &B::Device,
     ) -> Tensor<B, 3, Bool> {
         let n = self.positions(rows).len();
-        let Some(open) = self.open(g) else {
+        let Some(open) = self.open(regions) else {
             return Tensor::<B, 2, Bool>::from_data(
-                TensorData::new(self.blocked(g, rows, &[]), [n, n]),
+                TensorData::new(self.blocked(rows, regions, &[]), [n, n]),
                 device,
             )
             .unsqueeze::<3>()
@@ -114,7 +131,10 @@ impl<B: Backend> Batch<B> {
             .map(|o| {
                 per.entry(o.as_slice())
                     .or_insert_with(|| {
-                        Tensor::from_data(TensorData::new(self.blocked(g, rows, o), [n, n]), device)
+                        Tensor::from_data(
+                            TensorData::new(self.blocked(rows, regions, o), [n, n]),
+                            device,
+                        )
                     })
                     .clone()
                     .unsqueeze::<3>()
@@ -125,10 +145,10 @@ impl<B: Backend> Batch<B> {
 
     /// Per sequence, the `mntp` modalities it has masked rows of: those attend both ways
     /// within a span. `None` when no `mntp` modality is masked in this batch.
-    fn open(&self, g: &ArchGraph) -> Option<Vec<Vec<String>>> {
+    fn open(&self, regions: &Regions) -> Option<Vec<Vec<String>>> {
         let mut open: Option<Vec<Vec<String>>> = None;
-        for m in &g.masks {
-            let (Region::Mntp { .. }, Some(t)) = (&m.region, self.masked.get(&m.modality)) else {
+        for (modality, region) in regions {
+            let (Region::Mntp, Some(t)) = (region, self.masked.get(modality)) else {
                 continue;
             };
             let [b, n] = t.dims();
@@ -145,7 +165,7 @@ impl<B: Backend> Batch<B> {
                     .get(e * n..(e + 1) * n)
                     .is_some_and(|r| r.iter().any(|x| *x != 0))
                 {
-                    o.push(m.modality.clone());
+                    o.push(modality.clone());
                 }
             }
         }
@@ -154,7 +174,7 @@ impl<B: Backend> Batch<B> {
 
     /// `[n * n]`, true where a position of `rows` may not attend (see [`Batch::mask`]);
     /// `open`: the `mntp` modalities whose spans attend both ways.
-    fn blocked(&self, g: &ArchGraph, rows: &str, open: &[String]) -> Vec<bool> {
+    fn blocked(&self, rows: &str, regions: &Regions, open: &[String]) -> Vec<bool> {
         let pos = self.positions(rows);
         let tags = self.tags();
         let n = pos.len();
@@ -164,20 +184,82 @@ impl<B: Backend> Batch<B> {
                 let (mi, si, ki, wi) = tags[i];
                 let (mj, sj, kj, wj) = tags[j];
                 let both_way = mi == mj
-                    && g.masks.iter().any(|m| {
-                        m.modality == mi
-                            && match &m.region {
+                    && regions.iter().any(|(m, r)| {
+                        m == mi
+                            && match r {
                                 Region::Bidirectional => si == sj,
-                                Region::Mntp { .. } => si == sj && open.iter().any(|o| o == mi),
-                                Region::Prefix { len } => (ki as u64) < *len && (kj as u64) < *len,
-                                Region::Scales { sides } => si == sj && matches!((scale_of(sides, wi), scale_of(sides, wj)), (Some(a), Some(b)) if b <= a),
-                                _ => false,
+                                Region::Mntp => si == sj && open.iter().any(|o| o == mi),
+                                Region::Prefix(len) => (ki as u64) < *len && (kj as u64) < *len,
+                                Region::Scales(sides) => {
+                                    si == sj
+                                        && matches!(
+                                            (scale_of(sides, wi), scale_of(sides, wj)),
+                                            (Some(a), Some(b)) if b <= a
+                                        )
+                                }
                             }
                     });
                 blocked[a * n + c] = j > i && !both_way;
             }
         }
         blocked
+    }
+}
+
+impl<B: Backend> Batch<B> {
+    /// A modality's positions of a whole-sequence value.
+    ///
+    /// # Shapes
+    /// `[b, S, d]` -> `[b, n_m, d]`
+    pub fn gather(&self, x: Tensor<B, 3>, rows: &str) -> Tensor<B, 3> {
+        let device = x.device();
+        x.select(1, index::<B>(&self.positions(rows), &device))
+    }
+
+    /// The trunk's input: each stem's rows at its segments' positions, in layout order.
+    ///
+    /// # Shapes
+    /// `[b, n_stem, d]` per stem -> `[b, S, d]`
+    pub fn merge(&self, parts: &[(&str, Tensor<B, 3>)]) -> Result<Tensor<B, 3>, String> {
+        let mut used: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (stem, len) in &self.layout {
+            let Some((_, v)) = parts.iter().find(|(s, _)| s == stem) else {
+                return Err(format!(
+                    "the batch has `{stem}` segments, but the trunk does not read that stem"
+                ));
+            };
+            let at = used.entry(stem).or_insert(0);
+            out.push(v.clone().narrow(1, *at, *len));
+            *at += len;
+        }
+        Ok(Tensor::cat(out, 1))
+    }
+
+    /// The device of the batch's tensors.
+    pub fn device(&self) -> Result<B::Device, String> {
+        self.ids
+            .values()
+            .map(|t| t.device())
+            .chain(self.features.values().map(|t| t.device()))
+            .next()
+            .ok_or_else(|| "the batch holds no inputs".to_string())
+    }
+
+    /// A stem's ids.
+    pub fn ids(&self, stem: &str) -> Result<Tensor<B, 2, Int>, String> {
+        self.ids
+            .get(stem)
+            .cloned()
+            .ok_or_else(|| format!("no ids given for `{stem}`"))
+    }
+
+    /// A stem's feature rows.
+    pub fn features(&self, stem: &str) -> Result<Tensor<B, 3>, String> {
+        self.features
+            .get(stem)
+            .cloned()
+            .ok_or_else(|| format!("no features given for `{stem}`"))
     }
 }
 

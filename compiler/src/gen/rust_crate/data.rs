@@ -5,8 +5,8 @@
 //! metadata `layout` (`"image:16,text:24"`), the segments of every example. Every file is
 //! checked against the model when opened; a batch draws examples uniformly, as archc does.
 
-use crate::batch::Batch;
-use crate::layers::Rng;
+use archc_nn::batch::Batch;
+use archc_nn::rng::Rng;
 use crate::model::STEMS;
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};

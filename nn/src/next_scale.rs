@@ -1,7 +1,6 @@
 //! VAR's teacher-forced next-scale input (Tian et al. 2024, arXiv 2404.02905; reference
 //! code: FoundationVision/VAR, `VQVAE.idxBl_to_var_input`) as one fixed linear map over a
-//! `next_scale` stem's rows. One source for the compiler, the runtime and the generated
-//! Rust crate (which carries a copy of this file), so it depends on nothing.
+//! `next_scale` stem's rows, and the stem module that feeds it.
 //!
 //! The rows are the codes of scales of sides s_0 < s_1 < ... < s_{n-1} = S, row-major,
 //! coarsest first. Position (k, y, x) is fed
@@ -15,6 +14,55 @@
 //! `interpolate(mode = "area")` (adaptive average pooling) from S to s_k. Scale 0 is fed
 //! nothing from the codes (the stem adds its `start` vector there). VAR also passes each
 //! upsampled scale through a learned 3x3 convolution (`quant_resi`); that is left out.
+
+use crate::layers::embed;
+use burn::module::{Module, Param};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+
+/// A `next_scale` stem's code table and the `start` vector its first scale is fed
+/// (`{stem}.embed.weight`, `{stem}.embed.start`).
+#[derive(Module, Debug)]
+pub struct NextScale<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+    pub start: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> NextScale<B> {
+    /// The stem's input for codes `ids` laid out scale by scale.
+    ///
+    /// # Shapes
+    /// `[b, L]` ids -> `[b, L, d]`
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, sides: &[u64]) -> Result<Tensor<B, 3>, String> {
+        next_scale_input(embed(&self.weight, ids), self.start.val(), sides)
+    }
+}
+
+/// Position r is fed Σ M[r, c]·x[c] ([`next_scale_matrix`]), the first scale's rows the
+/// `start` vector.
+///
+/// # Shapes
+/// x `[b, L, d]` embedded codes, start `[d]` -> `[b, L, d]`
+pub fn next_scale_input<B: Backend>(
+    x: Tensor<B, 3>,
+    start: Tensor<B, 1>,
+    sides: &[u64],
+) -> Result<Tensor<B, 3>, String> {
+    let [b, l, d] = x.dims();
+    let rows: u64 = sides.iter().map(|s| s * s).sum();
+    if rows != l as u64 {
+        return Err(format!(
+            "a `next_scale` stem's scales cover {rows} rows, and the batch gives {l}"
+        ));
+    }
+    let device = x.device();
+    let m = Tensor::<B, 2>::from_data(TensorData::new(next_scale_matrix(sides), [l, l]), &device); // [L, L]
+    let first = first_scale_rows(sides);
+    let is_first: Vec<f32> = (0..l).map(|r| if r < first { 1.0 } else { 0.0 }).collect();
+    let is_first =
+        Tensor::<B, 1>::from_data(TensorData::new(is_first, [l]), &device).reshape([1, l, 1]); // [1, L, 1]
+    let fed = m.unsqueeze::<3>().expand([b, l, l]).matmul(x); // [b, L, d]
+    Ok(fed + is_first.expand([b, l, d]) * start.reshape([1, 1, d]).expand([b, l, d]))
+}
 
 /// The map as a row-major `[L, L]` matrix, L = Σ s²: row r holds the weights of every
 /// row's embedding in position r's input. Each row of scale k > 0 sums to k; it has

@@ -1,8 +1,9 @@
-//! The runtime's own seeded generator: parameter initialisation and every draw a training
+//! archc's own seeded generator: parameter initialisation and every draw a training
 //! step makes (data, mask rates, masked rows, recurrence steps). The same seed gives the
 //! same numbers on any backend and whatever else runs in the process (burn's NdArray RNG
 //! is one global shared by every thread), and its whole state is one `u64`, which a
 //! checkpoint stores so that a resumed run draws exactly what the uninterrupted one would.
+//! It depends on nothing (the fuzzers compile it alone); drawing parameters is `init.rs`.
 
 /// SplitMix64, with Box-Muller for normals.
 #[derive(Clone, Debug, PartialEq, Eq)]
