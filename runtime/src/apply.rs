@@ -42,6 +42,15 @@ pub(crate) trait Pass<'a, B: Backend> {
     fn heads(&mut self) -> &mut HashMap<String, Tensor<B, 3>>;
 }
 
+/// The node `n` reads its value from (its first data input).
+pub(crate) fn source(plan: &Plan, n: NodeIndex) -> Result<NodeIndex, Unsupported> {
+    let g = &plan.graph;
+    g.data_inputs(n)
+        .first()
+        .map(|(src, _)| *src)
+        .ok_or_else(|| Unsupported(format!("`{}` has no input", g.graph[n].path)))
+}
+
 /// Node `n`'s value over the positions of its domain, or `None` when it has none in this
 /// pass (an input of ids, a loop, an objective, a domain with no positions).
 pub(crate) fn apply<'a, B: Backend>(

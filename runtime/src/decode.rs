@@ -8,7 +8,7 @@
 //! as its own prediction is uncertain; an earlier token that stopped sooner is seen at its
 //! last pass. Shifted loops (COCONUT) read earlier positions' states and are refused here.
 
-use crate::apply::{apply, Pass};
+use crate::apply::{apply, source, Pass};
 use crate::batch::{index, Batch};
 use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
 use archc::graph::{NodeKind, Owner};
@@ -184,13 +184,7 @@ impl<B: Backend> Run<'_, '_, B> {
     }
 
     fn read_input(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
-        let g = &self.plan.graph;
-        let (src, _) = g
-            .data_inputs(n)
-            .first()
-            .copied()
-            .ok_or_else(|| Unsupported(format!("`{}` has no input", g.graph[n].path)))?;
-        self.read(src, &g.graph[n].rows)
+        self.read(source(self.plan, n)?, &self.plan.graph.graph[n].rows)
     }
 
     fn node(&mut self, n: NodeIndex) -> Result<(), Unsupported> {

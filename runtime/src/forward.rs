@@ -1,7 +1,7 @@
 //! The forward pass over a [`Batch`]: nodes in topological order, each value held over the
 //! positions of its domain (`S` the whole sequence, `S_m` modality m's positions).
 
-use crate::apply::{apply, Pass};
+use crate::apply::{apply, source, Pass};
 use crate::batch::{index, Batch};
 use crate::model::{ArchModel, LoopPlan, Plan, Unsupported};
 use archc::graph::Owner;
@@ -90,13 +90,7 @@ impl<B: Backend> Run<'_, B> {
     }
 
     fn read_input(&self, n: NodeIndex) -> Result<Tensor<B, 3>, Unsupported> {
-        let g = &self.plan.graph;
-        let (src, _) = g
-            .data_inputs(n)
-            .first()
-            .copied()
-            .ok_or_else(|| Unsupported(format!("`{}` has no input", g.graph[n].path)))?;
-        self.read(src, &g.graph[n].rows)
+        self.read(source(self.plan, n)?, &self.plan.graph.graph[n].rows)
     }
 
     fn node(&mut self, n: NodeIndex) -> Result<(), Unsupported> {
