@@ -7,7 +7,7 @@ use archc_runtime::data::{self, Source};
 use archc_runtime::model::graph_to_model;
 use archc_runtime::optim::AdamWConfig;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, TrainConfig, Trainer};
+use archc_runtime::train::{data_spec, trainer, TrainConfig};
 use burn::backend::{Autodiff, NdArray};
 use std::process::Command;
 use std::time::Instant;
@@ -72,7 +72,7 @@ fn main() {
             warmup: 10,
             clip: 1.0,
         };
-        let mut t = Trainer::new(model, plan, config, 0, device).unwrap();
+        let mut t = trainer(model, plan, config, 0, device).unwrap();
         let mut source: Box<dyn Source> = data::open(&arg, &spec).unwrap();
         let tokens = source.next_batch(&mut Rng::new(0)).unwrap().tokens();
         for _ in 0..3 {

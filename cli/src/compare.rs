@@ -11,13 +11,14 @@
 use crate::summary::thousands;
 use crate::Instantiate;
 use archc::model::Region;
+use archc_runtime::batch::Batch;
 use archc_runtime::data;
 use archc_runtime::draws::draw_for_training;
 use archc_runtime::model::{graph_to_model_seeded, ArchModel, Plan};
 use archc_runtime::objectives::{head_losses, trained_heads};
 use archc_runtime::optim::AdamWConfig;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, to_batch, StepReport, TrainConfig, Trainer};
+use archc_runtime::train::{data_spec, trainer, StepReport, TrainConfig};
 use burn::backend::{ndarray::NdArrayDevice, Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::ElementConversion;
@@ -209,7 +210,7 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             warmup: (steps / 10).min(100),
             clip: args.clip,
         };
-        let mut t = Trainer::new(model, plan, config, args.seed, device)
+        let mut t = trainer(model, plan, config, args.seed, device)
             .map_err(|e| fail(format!("{name}: {e}")))?;
         eprintln!(
             "{name}: {} parameters, {steps} steps of {per_step} tokens",
@@ -233,7 +234,7 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             reports.push((tokens, r));
         }
         let seconds = start.elapsed().as_secs_f64();
-        let eval = evaluate(&t.model.valid(), &t.plan, source.as_mut(), args)
+        let eval = evaluate(&t.model.model.valid(), &t.model.plan, source.as_mut(), args)
             .map_err(|e| fail(format!("{name}: evaluation: {e}")))?;
         let shown: Vec<String> = eval.iter().map(|(h, l)| format!("{h} {l:.4}")).collect();
         eprintln!("  evaluation: {}", shown.join("  "));
@@ -246,6 +247,7 @@ fn try_compare(args: &CompareArgs) -> Result<(), ExitCode> {
             reports,
             eval,
             mntp: t
+                .model
                 .plan
                 .graph
                 .masks
@@ -294,9 +296,9 @@ fn evaluate(
         let host = source
             .next_batch(&mut data_rng)
             .map_err(|e| e.to_string())?;
-        let mut passes = vec![(to_batch::<E>(&host, &device), false)];
+        let mut passes = vec![(Batch::<E>::from_host(&host, &device), false)];
         if !on_masks.is_empty() {
-            let mut b = to_batch::<E>(&host, &device);
+            let mut b = Batch::<E>::from_host(&host, &device);
             draw_for_training(plan, &mut b, &mut draws);
             b.steps.clear(); // loops at their inference passes
             passes.push((b, true));

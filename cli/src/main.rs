@@ -6,12 +6,10 @@ mod build;
 mod compare;
 mod diff;
 mod gen;
-mod metrics;
 mod plot;
 mod render;
 mod run;
 mod sample;
-mod settings;
 mod summary;
 mod train;
 

@@ -1,23 +1,19 @@
-//! `archc sample`: autoregressive generation from a checkpoint with the cached decoder
-//! (runtime/src/decode.rs). Without a prompt it draws one from the data the checkpoint was
+//! `archc sample`: autoregressive generation from a checkpoint (the library's
+//! `archc_runtime::sample::generate`, over the cached decoder). Without a prompt it draws one from the data the checkpoint was
 //! trained on: for the built-in task, a sequence cut after its first question (`? k x`),
 //! so the model's next token is its answer, which is checked. Models with loops report each token's passes.
 //! Exit 0 done, 1 the file has diagnostics, 2 usage, IO or a bad checkpoint.
 
 use crate::Instantiate;
-use archc::model::{ObjectiveKind, StemKind};
-use archc_runtime::batch::Batch;
 use archc_runtime::checkpoint::{self, sha256};
 use archc_runtime::data::{self, HostBatch, SYNTHETIC_END};
-use archc_runtime::decode::Decoder;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
 use archc_runtime::model::graph_to_model_seeded;
-use archc_runtime::objectives::trained_heads;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, to_batch};
+use archc_runtime::sample::{generate, SampleConfig, Sampled, TextHead};
+use archc_runtime::train::data_spec;
 use archc_runtime::weights::Weights;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -238,47 +234,21 @@ fn sample_on<B: Backend>(
     let model = model
         .load(&plan, &mut w)
         .map_err(|e| fail(format!("{}: {e}", ckpt.path.display())))?;
-    // The text head: the first next-token head, and the stem it predicts.
-    let (head, text_stem) = trained_heads(&plan)
-        .into_iter()
-        .find_map(|(h, o, t)| (o.kind == ObjectiveKind::NextToken).then_some((h, t?)))
-        .ok_or_else(|| {
-            fail(format!(
-                "`{}` has no next-token head to sample from",
-                graph.name
-            ))
-        })?;
-    let (vocab, max_len) = graph
-        .graph
-        .node_weights()
-        .find_map(|n| match &n.kind {
-            archc::graph::NodeKind::Input {
-                modality,
-                stem: StemKind::Tokens { vocab, max_len },
-            } if *modality == text_stem => Some((*vocab, *max_len as usize)),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            fail(format!(
-                "head `{head}` predicts `{text_stem}`, which is not a tokens stem"
-            ))
-        })?;
-    let p = prompt(args, graph, ckpt, &text_stem, vocab).map_err(fail)?;
-    if p.text.len() >= max_len {
+    let text = TextHead::of(&plan).map_err(fail)?;
+    let p = prompt(args, graph, ckpt, &text.stem, text.vocab).map_err(fail)?;
+    if p.text.len() >= text.max_len {
         return Err(fail(format!(
-            "the prompt has {} tokens; `{text_stem}` holds at most {max_len}",
-            p.text.len()
+            "the prompt has {} tokens; `{}` holds at most {}",
+            p.text.len(),
+            text.stem,
+            text.max_len
         )));
     }
-    let mut dec = Decoder::new(&model, &plan, 1).map_err(fail)?;
-    let mut first = to_batch::<B>(&p.host, &device);
-    first.layout.push((text_stem.clone(), p.text.len()));
-    first
-        .ids
-        .insert(text_stem.clone(), ids::<B>(&p.text, &device));
-    let segs: Vec<String> = first
+    let segs: Vec<String> = p
+        .host
         .layout
         .iter()
+        .chain([&(text.stem.clone(), p.text.len())])
         .map(|(s, n)| format!("{s}:{n}"))
         .collect();
     println!(
@@ -290,37 +260,18 @@ fn sample_on<B: Backend>(
     );
     let shown: Vec<String> = p.text.iter().map(|&t| name(t, &p)).collect();
     println!("prompt: {}", shown.join(" "));
-    let mut rng = Rng::new(args.seed ^ 0x5A3);
+    let config = SampleConfig {
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        seed: args.seed,
+        stop: p.entities.map(|_| SYNTHETIC_END),
+    };
     let start = Instant::now();
-    let mut step = dec.extend(&first).map_err(fail)?;
-    let mut out = Vec::new();
-    let mut passes: Vec<usize> = Vec::new();
-    let loops = !plan.loops.is_empty();
-    for _ in 0..args.max_tokens {
-        let logits = step
-            .heads
-            .get(&head)
-            .cloned()
-            .ok_or_else(|| fail(format!("head `{head}` gave no output")))?;
-        let n = logits.dims()[1];
-        let last: Vec<f32> = logits
-            .narrow(1, n - 1, 1)
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .unwrap_or_default();
-        let id = pick(&last, args.temperature, args.top_k, &mut rng);
-        out.push(id);
-        if loops {
-            passes.push(step.loop_steps.values().copied().max().unwrap_or(1));
-        }
-        if (p.entities.is_some() && id == SYNTHETIC_END) || p.text.len() + out.len() >= max_len {
-            break;
-        }
-        let mut one = Batch::<B>::new(vec![(text_stem.clone(), 1)]);
-        one.ids.insert(text_stem.clone(), ids::<B>(&[id], &device));
-        step = dec.extend(&one).map_err(fail)?;
-    }
+    let Sampled {
+        tokens: out,
+        passes,
+    } = generate(&model, &plan, &text, &p.host, &p.text, &config, &device).map_err(fail)?;
     let secs = start.elapsed().as_secs_f64();
     let shown: Vec<String> = out.iter().map(|&t| name(t, &p)).collect();
     if args.prompt.is_some() && out.iter().all(|&t| (0..256).contains(&t)) {
@@ -329,7 +280,7 @@ fn sample_on<B: Backend>(
     } else {
         println!("output: {}", shown.join(" "));
     }
-    if loops {
+    if !passes.is_empty() {
         let per: Vec<String> = shown
             .iter()
             .zip(&passes)
@@ -356,32 +307,4 @@ fn sample_on<B: Backend>(
         out.len() as f64 / secs.max(1e-9)
     );
     Ok(())
-}
-
-fn ids<B: Backend>(v: &[i64], device: &B::Device) -> Tensor<B, 2, Int> {
-    Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device)
-}
-
-/// Greedy at temperature 0; otherwise softmax(logits / t) over the top k, drawn with `rng`.
-fn pick(logits: &[f32], temperature: f64, top_k: Option<usize>, rng: &mut Rng) -> i64 {
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
-    if temperature == 0.0 || order.len() < 2 {
-        return order.first().copied().unwrap_or(0) as i64;
-    }
-    order.truncate(top_k.unwrap_or(order.len()).max(1));
-    let top = f64::from(logits[order[0]]);
-    let w: Vec<f64> = order
-        .iter()
-        .map(|&i| ((f64::from(logits[i]) - top) / temperature).exp())
-        .collect();
-    let total: f64 = w.iter().sum();
-    let mut u = rng.unit() * total;
-    for (i, wi) in order.iter().zip(&w) {
-        if u < *wi {
-            return *i as i64;
-        }
-        u -= wi;
-    }
-    *order.last().unwrap_or(&0) as i64
 }

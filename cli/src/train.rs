@@ -5,27 +5,22 @@
 //! kept).
 
 use crate::budget::{guard, MemoryArgs, Shrink};
-use crate::metrics::{read_losses, Columns, Metrics, MetricsFormat};
-use crate::settings::{Given, Settings};
 use crate::summary::thousands;
 use crate::Instantiate;
 use archc::graph::ArchGraph;
-use archc::model::Region;
-use archc_runtime::checkpoint::{self, sha256, State};
+use archc_runtime::checkpoint::{self, sha256};
 use archc_runtime::data;
 use archc_runtime::device::{cuda_available, parse_device, DeviceChoice};
 use archc_runtime::eval::{Accuracy, AnswerSet};
+use archc_runtime::metrics::{read_losses, Columns, Metrics, MetricsFormat};
 use archc_runtime::model::graph_to_model_seeded;
-use archc_runtime::objectives::trained_heads;
-use archc_runtime::optim::{AdamW, AdamWConfig};
-use archc_runtime::params::Named;
-use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, StepReport, TrainConfig, TrainError, Trainer};
-use archc_runtime::weights::Weights;
+use archc_runtime::settings::{resumable, Given, Settings};
+use archc_runtime::train::{
+    data_spec, kept, trainer, Run, StepReport, TrainError, TrainModel, Trainer,
+};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,7 +95,8 @@ pub struct TrainArgs {
     /// Checkpoints kept (the newest).
     #[arg(long, default_value_t = 2)]
     keep: usize,
-    #[arg(long, value_enum, default_value = "csv")]
+    /// `csv` or `jsonl`.
+    #[arg(long, default_value = "csv", value_parser = str::parse::<MetricsFormat>)]
     metrics: MetricsFormat,
     /// Without a terminal, print a line every N steps (default: about 20 lines a run).
     #[arg(long)]
@@ -146,56 +142,6 @@ impl TrainArgs {
             eps: self.eps,
         }
     }
-
-    fn check(&self) -> Result<(), String> {
-        let zero = |v: Option<usize>| v == Some(0);
-        if self.steps == 0
-            || zero(self.batch)
-            || zero(self.accum)
-            || zero(self.seq)
-            || self.horizon == Some(0)
-        {
-            return Err("--steps, --batch, --accum, --seq and --horizon must be at least 1".into());
-        }
-        for (name, v) in [("--lr", self.lr), ("--eps", self.eps)] {
-            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(format!("{name} must be a positive number, not {v}"));
-            }
-        }
-        for (name, v) in [
-            ("--clip", self.clip),
-            ("--weight-decay", self.weight_decay),
-            ("--min-lr", self.min_lr),
-        ] {
-            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
-                return Err(format!("{name} must be a number >= 0, not {v}"));
-            }
-        }
-        for (name, v) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
-            if let Some(v) = v.filter(|v| !(0.0..1.0).contains(v)) {
-                return Err(format!("{name} must be in [0, 1), not {v}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The runtime's training configuration for `s`.
-fn config(s: &Settings) -> TrainConfig {
-    TrainConfig {
-        horizon: s.horizon,
-        accum: s.accum,
-        adamw: AdamWConfig {
-            lr: s.lr,
-            beta1: s.beta1,
-            beta2: s.beta2,
-            eps: s.eps,
-            weight_decay: s.weight_decay,
-        },
-        min_lr: s.min_lr,
-        warmup: s.warmup,
-        clip: s.clip,
-    }
 }
 
 /// Everything a run needs that does not depend on the backend.
@@ -204,19 +150,18 @@ struct Job<'a> {
     _lock: checkpoint::RunLock,
     args: &'a TrainArgs,
     graph: ArchGraph,
-    ir_sha256: String,
     dir: PathBuf,
     resume: Option<checkpoint::Loaded>,
-    /// The run's settings, data and seed: from the flags, or (resuming) the checkpoint.
+    /// The run's settings: from the flags, or (resuming) the checkpoint.
     settings: Settings,
-    data: String,
-    seed: u64,
+    /// What its checkpoints record: model, IR, seed, data and settings.
+    run: Run,
     /// The memory the run was estimated to need.
     need: u128,
 }
 
 fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
-    args.check().map_err(fail)?;
+    args.given().check(args.steps).map_err(fail)?;
     if let DeviceChoice::Cuda(i) = args.device {
         cuda_available(i).map_err(fail)?;
     }
@@ -242,7 +187,14 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
     }
     let (resume, settings, data, seed) = match begun.resume {
         Some(loaded) => {
-            let (settings, data, seed) = resumable(args, &loaded)?;
+            let (settings, data, seed) = resumable(
+                &args.given(),
+                args.data.as_deref(),
+                args.seed,
+                args.steps,
+                &loaded,
+            )
+            .map_err(fail)?;
             (Some(loaded), settings, data, seed)
         }
         None => {
@@ -273,13 +225,17 @@ fn try_train(args: &TrainArgs) -> Result<(), ExitCode> {
     let job = Job {
         _lock: begun.lock,
         args,
+        run: Run {
+            model: graph.name.clone(),
+            ir_sha256,
+            seed,
+            data,
+            settings: settings.to_map(),
+        },
         graph,
-        ir_sha256,
         dir,
         resume,
         settings,
-        data,
-        seed,
         need,
     };
     match args.device {
@@ -317,69 +273,6 @@ pub fn admit(
     guard(g, archc::analyze::Job::Train, shape, memory, &shrink)
 }
 
-/// What a resumed run continues with: the checkpoint's settings, data and seed. A flag
-/// given again must agree with them (the refusal names it); `--steps` must go further.
-fn resumable(
-    args: &TrainArgs,
-    c: &checkpoint::Loaded,
-) -> Result<(Settings, String, u64), ExitCode> {
-    let at = c.path.display();
-    let mut differ = Vec::new();
-    if let Some(d) = args.data.as_ref().filter(|d| **d != c.state.data) {
-        differ.push(format!("--data {d} (the run's is {})", c.state.data));
-    }
-    if let Some(s) = args.seed.filter(|s| *s != c.state.seed) {
-        differ.push(format!("--seed {s} (the run's is {})", c.state.seed));
-    }
-    let settings = match Settings::resumed(&args.given(), &c.state.settings, args.steps) {
-        Ok(s) => Some(s),
-        Err(e) if e.starts_with("--") => {
-            differ.push(e);
-            None
-        }
-        Err(e) => return Err(fail(format!("checkpoint `{at}`: {e}"))),
-    };
-    if !differ.is_empty() {
-        return Err(fail(format!(
-            "checkpoint `{at}` continues a run with other settings than the flags given: {}; leave those flags out to keep the run's",
-            differ.join(", ")
-        )));
-    }
-    if c.state.step >= args.steps {
-        return Err(fail(format!(
-            "checkpoint `{at}` is already at step {} of --steps {}; raise --steps to train further",
-            c.state.step, args.steps
-        )));
-    }
-    Ok((
-        settings.expect("set when nothing differs"),
-        c.state.data.clone(),
-        c.state.seed,
-    ))
-}
-
-fn columns(t: &Trainer<impl AutodiffBackend>) -> Columns {
-    let g = &t.plan.graph;
-    Columns {
-        heads: trained_heads(&t.plan)
-            .into_iter()
-            .map(|(h, _, _)| h)
-            .collect(),
-        rates: g
-            .masks
-            .iter()
-            .filter(|m| matches!(m.region, Region::MaskTokens { .. }))
-            .map(|m| m.modality.clone())
-            .collect(),
-        loops: t
-            .plan
-            .loops
-            .iter()
-            .map(|l| g.graph[l.node].path.clone())
-            .collect(),
-    }
-}
-
 fn train_on<A: AutodiffBackend>(
     job: &Job,
     device: A::Device,
@@ -388,39 +281,17 @@ fn train_on<A: AutodiffBackend>(
     let args = job.args;
     let set = &job.settings;
     let spec = data_spec(&job.graph, set.batch, set.seq);
-    let mut source = data::open(&job.data, &spec).map_err(fail)?;
-    let (model, plan) = graph_to_model_seeded::<A>(&job.graph, &device, job.seed).map_err(fail)?;
-    let mut t = Trainer::new(model, plan, config(set), job.seed, device.clone()).map_err(fail)?;
+    let mut source = data::open(&job.run.data, &spec).map_err(fail)?;
+    let (model, plan) =
+        graph_to_model_seeded::<A>(&job.graph, &device, job.run.seed).map_err(fail)?;
+    let mut t = trainer(model, plan, set.config(), job.run.seed, device.clone()).map_err(fail)?;
     if let Some(c) = &job.resume {
-        let mut w = Weights::from_bytes(&c.model)
-            .map_err(|e| fail(format!("{}: {e}", c.path.display())))?;
-        t.model = t
-            .model
-            .clone()
-            .load(&t.plan, &mut w)
-            .and_then(|m| w.finish().map(|()| m))
-            .map_err(|e| fail(format!("{}: {e}", c.path.display())))?;
-        t.opt = AdamW::load(
-            t.config.adamw.clone(),
-            c.state.adam_t,
-            &Named {
-                model: t.model.clone(),
-                plan: &t.plan,
-            },
-            &c.optimizer,
-            &device,
-        )
-        .map_err(|e| fail(format!("{}: optimizer state: {e}", c.path.display())))?;
-        t.step = c.state.step;
-        t.draws = Rng::from_state(c.state.draws_rng);
-        t.data_rng = Rng::from_state(c.state.data_rng);
+        t.resume(c).map_err(fail)?;
     }
-    let cols = columns(&t);
-    let metrics = match &job.resume {
-        Some(c) => Metrics::resume(&job.dir, args.metrics, cols, c.state.step),
-        None => Metrics::create(&job.dir, args.metrics, cols).map(|m| (m, None)),
-    };
-    let (mut metrics, gap) = metrics.map_err(|e| fail(format!("{}: {e}", job.dir.display())))?;
+    let cols = Columns::of(&t.model.heads(), &t.model.draws(), t.model.loops());
+    let resumed_at = job.resume.as_ref().map(|c| c.state.step);
+    let (mut metrics, gap) = Metrics::open(&job.dir, args.metrics, cols, resumed_at)
+        .map_err(|e| fail(format!("{}: {e}", job.dir.display())))?;
     if let Some(gap) = gap {
         eprintln!("warning: {gap}");
     }
@@ -431,32 +302,15 @@ fn train_on<A: AutodiffBackend>(
     println!(
         "training `{}`: {} parameters on {device_name}; data: {}",
         job.graph.name,
-        thousands(t.model.num_params() as u128),
+        thousands(t.model.model.num_params() as u128),
         source.describe()
     );
-    println!(
-        "steps {} to {}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {} at step {}); run directory {}",
-        t.step + 1,
-        args.steps,
-        set.batch,
-        set.accum,
-        t.config.adamw.lr,
-        t.config.warmup,
-        t.config.min_lr,
-        set.horizon,
-        job.dir.display()
-    );
-    if args.steps > set.horizon {
-        println!(
-            "note: steps {} to {} lie past the schedule's horizon (step {}): they train at its final learning rate {} (start a run with --horizon {} to plan a schedule that long)",
-            (set.horizon + 1).max(t.step + 1),
-            args.steps,
-            set.horizon,
-            set.min_lr,
-            args.steps
-        );
+    println!("{}", set.describe(t.step, args.steps, &job.dir));
+    if let Some(note) = set.past_horizon(t.step, args.steps) {
+        println!("note: {note}");
     }
-    let answers = AnswerSet::new(&t.plan, &job.data, &spec, args.eval_examples, job.seed)
+    let plan = &t.model.plan.clone();
+    let answers = AnswerSet::new(plan, &job.run.data, &spec, args.eval_examples, job.run.seed)
         .map_err(|e| fail(format!("held-out examples: {e}")))?;
     let eval_every = args.eval_every.unwrap_or((args.steps / 10).max(1));
     let mut accuracy: Option<(u64, Accuracy)> = None;
@@ -483,7 +337,7 @@ fn train_on<A: AutodiffBackend>(
         if let Some(a) = &answers {
             if t.step == args.steps || (eval_every > 0 && t.step % eval_every == 0) {
                 let acc = a
-                    .score(&t.model.valid(), &t.plan, &device)
+                    .score(&t.model.model.valid(), plan, &device)
                     .map_err(|e| fail(format!("held-out examples: {e}")))?;
                 write_eval(&job.dir, t.step, acc)
                     .map_err(|e| fail(format!("{}: {e}", job.dir.join("eval.csv").display())))?;
@@ -577,41 +431,18 @@ fn write_eval(dir: &Path, step: u64, acc: Accuracy) -> std::io::Result<()> {
 }
 
 fn save<A: AutodiffBackend>(job: &Job, t: &Trainer<A>) -> Result<PathBuf, ExitCode> {
-    let state = State {
-        format: checkpoint::FORMAT,
-        model: job.graph.name.clone(),
-        ir_sha256: job.ir_sha256.clone(),
-        step: t.step,
-        adam_t: t.opt.t,
-        seed: job.seed,
-        draws_rng: t.draws.state(),
-        data_rng: t.data_rng.state(),
-        data: job.data.clone(),
-        settings: job.settings.to_map(),
-        files: BTreeMap::new(),
-        checksum: String::new(),
-    };
-    checkpoint::write(
-        &job.dir.join("checkpoints"),
-        state,
-        &t.model.save(&t.plan),
-        &t.opt.save(),
-        job.args.keep,
-    )
-    .map_err(|e| match e {
-        checkpoint::CheckpointError::NonFinite { .. } => {
-            eprintln!("error: {e}; training stopped");
-            ExitCode::from(3)
-        }
-        e => fail(e),
-    })
+    t.checkpoint(&job.dir.join("checkpoints"), &job.run, job.args.keep)
+        .map_err(|e| match e {
+            checkpoint::CheckpointError::NonFinite { .. } => {
+                eprintln!("error: {e}; training stopped");
+                ExitCode::from(3)
+            }
+            e => fail(e),
+        })
 }
 
 fn stopped(e: &TrainError, last: &Option<(u64, PathBuf)>) -> ExitCode {
-    let kept = match last {
-        Some((s, p)) => format!("the last good checkpoint is `{}` (step {s})", p.display()),
-        None => "no checkpoint was written before it".to_string(),
-    };
+    let kept = kept(last);
     match e {
         TrainError::NonFinite { .. } => {
             eprintln!("error: {e}; training stopped, {kept}");

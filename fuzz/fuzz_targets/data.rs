@@ -1,6 +1,6 @@
 //! Fuzz target: any byte string as a data file the trainer reads (`--data shards:`,
 //! `bin:...:u16`, `bin:...:u32`, `text:`), through the runtime's own readers
-//! (runtime/src/data, compiled here by path: they need no burn).
+//! (nn/src/data, compiled here by path: they need no burn).
 //!
 //! The first byte picks the reader and the batch size; the rest is the file. Invariants:
 //! - opening and drawing batches never panics: a bad file is a `DataError`;
@@ -14,14 +14,14 @@
 mod rng;
 
 #[allow(dead_code)]
-#[path = "../../runtime/src/data/mod.rs"]
+#[path = "../../nn/src/data/mod.rs"]
 mod data;
 
 use data::{DataSpec, StemData, StemInfo};
 use libfuzzer_sys::fuzz_target;
 
 /// Features `image` (dim 4, 3 rows), codes `vq` (codebook 10, 3 rows), text `text`
-/// (vocab 50, max_len 16): the stems of runtime/src/data/shards_tests.rs.
+/// (vocab 50, max_len 16): the stems of nn/src/data/shards_tests.rs.
 fn multimodal(batch: usize) -> DataSpec {
     let stem = |name: &str, data| StemInfo {
         name: name.into(),

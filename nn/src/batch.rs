@@ -6,6 +6,7 @@
 //! concatenated in layout order: ids `[b, n]` for tokens and codes, rows `[b, n, dim]`
 //! for features.
 
+use crate::data::HostBatch;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 use std::collections::HashMap;
 
@@ -279,4 +280,28 @@ fn scale_of(sides: &[u64], within: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// A host batch (data readers' plain ids and rows) as tensors on `device`.
+impl<B: Backend> Batch<B> {
+    pub fn from_host(host: &HostBatch, device: &B::Device) -> Self {
+        let mut batch = Batch::new(host.layout.clone());
+        let b = host.batch;
+        for (stem, ids) in &host.ids {
+            let n = ids.len().checked_div(b).unwrap_or(0);
+            let data = TensorData::new(ids.clone(), [b, n]);
+            batch
+                .ids
+                .insert(stem.clone(), Tensor::<B, 2, Int>::from_data(data, device));
+        }
+        for (stem, rows) in &host.features {
+            let d = host.dims.get(stem).copied().unwrap_or(1).max(1);
+            let n = rows.len().checked_div(b * d).unwrap_or(0);
+            let data = TensorData::new(rows.clone(), [b, n, d]);
+            batch
+                .features
+                .insert(stem.clone(), Tensor::<B, 3>::from_data(data, device));
+        }
+        batch
+    }
 }

@@ -4,12 +4,13 @@
 //! run, so the ratio shows what the trainer adds. Run:
 //! `cargo bench -p archc-runtime --bench train`.
 
+use archc_runtime::batch::Batch;
 use archc_runtime::data::{self, Source};
 use archc_runtime::model::graph_to_model;
 use archc_runtime::objectives::head_losses;
 use archc_runtime::optim::AdamWConfig;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, to_batch, TrainConfig, Trainer};
+use archc_runtime::train::{data_spec, trainer, TrainConfig};
 use burn::backend::{Autodiff, NdArray};
 use std::time::Instant;
 
@@ -48,7 +49,7 @@ fn main() {
             warmup: 10,
             clip: 1.0,
         };
-        let mut t = Trainer::new(model, plan, config, 0, device).unwrap();
+        let mut t = trainer(model, plan, config, 0, device).unwrap();
         let mut src: Box<dyn Source> = data::open(&arg, &spec).unwrap();
         let mut fb_src: Box<dyn Source> = data::open(&arg, &spec).unwrap();
         let mut fb_rng = Rng::new(1);
@@ -64,9 +65,10 @@ fn main() {
             let start = Instant::now();
             for _ in 0..STEPS {
                 let host = fb_src.next_batch(&mut fb_rng).unwrap();
-                let batch = to_batch::<B>(&host, &device);
-                let out = t.model.forward_batch(&t.plan, &batch).unwrap();
-                let l = head_losses(&t.model, &t.plan, &out, &batch, &mut draws).unwrap();
+                let batch = Batch::<B>::from_host(&host, &device);
+                let out = t.model.model.forward_batch(&t.model.plan, &batch).unwrap();
+                let l =
+                    head_losses(&t.model.model, &t.model.plan, &out, &batch, &mut draws).unwrap();
                 let _grads = l[0].loss.clone().backward();
             }
             let b = start.elapsed().as_secs_f64();

@@ -3,11 +3,11 @@
 //! from their own generator stream, never the training stream, so they are not batches
 //! the model was trained on (each draws a fresh random function).
 
+use crate::batch::Batch;
 use crate::data::{self, synthetic_answer_positions, DataSpec, HostBatch};
 use crate::model::{ArchModel, Plan, Unsupported};
 use crate::objectives::trained_heads;
 use crate::rng::Rng;
-use crate::train::to_batch;
 use archc::model::ObjectiveKind;
 use burn::tensor::backend::Backend;
 
@@ -88,7 +88,7 @@ impl AnswerSet {
             total: 0,
         };
         for host in &self.batches {
-            let out = model.forward_batch(plan, &to_batch::<B>(host, device))?;
+            let out = model.forward_batch(plan, &Batch::<B>::from_host(host, device))?;
             let logits = out
                 .heads
                 .get(&self.head)

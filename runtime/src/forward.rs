@@ -11,13 +11,7 @@ use burn::tensor::{backend::Backend, Bool, Tensor};
 use petgraph::stable_graph::NodeIndex;
 use std::collections::HashMap;
 
-/// What one forward pass produced.
-pub struct Output<B: Backend> {
-    /// Each head's projection output over its positions, `[b, n, out]`.
-    pub heads: HashMap<String, Tensor<B, 3>>,
-    /// Per loop: how many passes it made.
-    pub loop_steps: HashMap<String, usize>,
-}
+pub use archc_nn::train::Output;
 
 struct Run<'a, B: Backend> {
     model: &'a ArchModel<B>,

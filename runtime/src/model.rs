@@ -31,6 +31,12 @@ impl std::fmt::Display for Unsupported {
 
 impl std::error::Error for Unsupported {}
 
+impl From<String> for Unsupported {
+    fn from(e: String) -> Self {
+        Unsupported(e)
+    }
+}
+
 /// The parameters of one graph node (most fields empty for any one node).
 #[derive(Module, Debug)]
 pub struct NodeModule<B: Backend> {

@@ -26,12 +26,6 @@ pub fn trained_heads(plan: &Plan) -> Vec<(String, Objective, Option<String>)> {
         .collect()
 }
 
-/// Whether every objective can be trained from data that gives ids and features (a
-/// `classify` head needs labels, which no data source gives yet).
-pub fn check_trainable(plan: &Plan) -> Result<(), Unsupported> {
-    nn::check_trainable(&plan.heads).map_err(Unsupported)
-}
-
 /// Every head's loss. A head whose stream is too short to predict anything this batch
 /// (one position, or no masked row) is left out.
 pub fn head_losses<B: Backend>(

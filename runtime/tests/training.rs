@@ -6,9 +6,8 @@
 use archc_runtime::data::{DataError, HostBatch, Source};
 use archc_runtime::model::graph_to_model;
 use archc_runtime::optim::{AdamW, AdamWConfig};
-use archc_runtime::params::Named;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{TrainConfig, Trainer};
+use archc_runtime::train::{self, load_weights, save_weights, TrainConfig, Trainer};
 use archc_runtime::weights::Weights;
 use burn::backend::{Autodiff, NdArray};
 use std::collections::BTreeMap;
@@ -101,7 +100,7 @@ fn trainer() -> Trainer<B> {
         warmup: 2,
         clip: 0.5,
     };
-    Trainer::new(model, plan, config, 0, device).unwrap()
+    train::trainer(model, plan, config, 0, device).unwrap()
 }
 
 fn rows() -> Rows {
@@ -138,7 +137,7 @@ fn three_steps_match_pytorch_adamw_with_accumulation_and_clipping() {
         );
     }
     let mut worst = ("", 0.0f32);
-    let (after, moments) = (t.model.save(&t.plan), t.opt.save());
+    let (after, moments) = (save_weights(&t.model), t.opt.save());
     let mut checked = 0;
     for (name, (shape, data)) in &want {
         let (bytes, key) = if let Some(k) = name.strip_prefix("after.") {
@@ -196,18 +195,14 @@ fn a_saved_optimizer_resumes_bit_for_bit() {
     let mut a = trainer();
     let mut data = rows();
     a.step(&mut data).unwrap();
-    let (weights, moments, t) = (a.model.save(&a.plan), a.opt.save(), a.opt.t);
+    let (weights, moments, t) = (save_weights(&a.model), a.opt.save(), a.opt.t);
     let straight = a.step(&mut data).unwrap();
     let mut b = trainer();
-    let mut w = Weights::from_bytes(&weights).unwrap();
-    b.model = b.model.clone().load(&b.plan, &mut w).unwrap();
+    load_weights(&mut b.model, &weights).unwrap();
     b.opt = AdamW::load(
         b.config.adamw.clone(),
         t,
-        &Named {
-            model: b.model.clone(),
-            plan: &b.plan,
-        },
+        &b.model,
         &moments,
         &Default::default(),
     )
@@ -217,7 +212,7 @@ fn a_saved_optimizer_resumes_bit_for_bit() {
     data.next = 2;
     let resumed = b.step(&mut data).unwrap();
     assert_eq!(straight, resumed);
-    assert_eq!(a.model.save(&a.plan), b.model.save(&b.plan));
+    assert_eq!(save_weights(&a.model), save_weights(&b.model));
     assert_eq!(a.opt.save(), b.opt.save());
 }
 
@@ -282,7 +277,7 @@ mask image: mask_tokens(rate = 0.3..0.7)
         warmup: 8,
         clip: 1.0,
     };
-    let mut t = Trainer::new(model, plan, config, 1, device).unwrap();
+    let mut t = train::trainer(model, plan, config, 1, device).unwrap();
     let spec = archc_runtime::train::data_spec(&g, 8, None);
     let mut data = archc_runtime::data::open("synthetic:entities=8,hops=2", &spec).unwrap();
     let mut curves: BTreeMap<String, Vec<f64>> = BTreeMap::new();

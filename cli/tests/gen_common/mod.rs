@@ -3,10 +3,11 @@
 //! models.
 #![allow(dead_code)]
 
+use archc_runtime::batch::Batch;
 use archc_runtime::draws::draw_for_training;
 use archc_runtime::model::graph_to_model_seeded;
 use archc_runtime::rng::Rng;
-use archc_runtime::train::{data_spec, to_batch};
+use archc_runtime::train::data_spec;
 use archc_runtime::weights::Saver;
 use burn::backend::NdArray;
 use std::path::{Path, PathBuf};
@@ -59,7 +60,7 @@ pub fn runtime_fixture(file: &Path, dir: &Path) {
     let spec = data_spec(&g, 2, None);
     let mut source = archc_runtime::data::open("synthetic", &spec).unwrap();
     let host = source.next_batch(&mut Rng::new(3)).unwrap();
-    let mut batch = to_batch::<B>(&host, &device);
+    let mut batch = Batch::<B>::from_host(&host, &device);
     draw_for_training(&plan, &mut batch, &mut Rng::new(4));
     batch.steps.clear(); // loops at their inference passes, as the generated forwards run
     let out = m.forward_batch(&plan, &batch).unwrap();

@@ -108,10 +108,13 @@ pub fn draws() -> DrawSpec {{
                         format!("StemData::Features {{ dim: {dim}, rows: {rows} }}")
                     }
                 };
-                format!("Stem {{ name: {}, data: {data} }}", rs_str(modality))
+                format!(
+                    "StemInfo {{ name: {}.into(), data: {data} }}",
+                    rs_str(modality)
+                )
             })
             .collect();
-        let _ = writeln!(out, "/// The stems the data feeds, in the trunk's order.\npub const STEMS: &[Stem] = &[{}];\n", stems.join(", "));
+        let _ = writeln!(out, "/// The stems the data feeds, in the trunk's order.\npub fn stems() -> Vec<StemInfo> {{\n    vec![{}]\n}}\n", stems.join(", "));
     }
 
     /// `Model::diffusion(head)`: a diffusion head's MLP.

@@ -2,10 +2,9 @@
 //! archc dependency: one `Module` struct per stem, trunk, head, layer and loop, a
 //! `ModelConfig`/`Model` pair whose forward is the checked graph's plan written out,
 //! parameters named by `.arch` paths, over the layers of `archc-nn`, which the project
-//! carries as a path dependency (`nn/`, [`super::vendor`]); the shard reader and
-//! `archc train`'s loop (`gen/rust_crate/{data,train,main}.rs`), and a
-//! binary that trains on archc's shards or runs a forward on files (weights, batch ->
-//! outputs).
+//! carries as a path dependency (`nn/`, [`super::vendor`]), whose data readers and
+//! trainer `archc train` uses too; and a binary (`gen/rust_crate/main.rs`) that trains as
+//! `archc train` does or runs a forward on files (weights, batch -> outputs).
 
 mod consts;
 mod forward;
@@ -20,8 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 const MAIN: &str = include_str!("../rust_crate/main.rs");
-const DATA: &str = include_str!("../rust_crate/data.rs");
-const TRAIN: &str = include_str!("../rust_crate/train.rs");
 
 /// Rust's keywords (2021 edition, strict and reserved).
 const RUST_KEYWORDS: &[&str] = &[
@@ -66,11 +63,9 @@ pub fn graph_to_rust(g: &ArchGraph) -> Result<Vec<GenFile>, GenError> {
         },
         GenFile {
             path: "src/lib.rs".into(),
-            text: format!("{header}pub mod data;\npub mod model;\npub mod train;\n"),
+            text: format!("{header}pub mod model;\n"),
         },
         GenFile { path: "ir.yaml".into(), text: crate::ir::ir_to_yaml(&crate::graph_to_ir(g)) },
-        GenFile { path: "src/data.rs".into(), text: DATA.to_string() },
-        GenFile { path: "src/train.rs".into(), text: TRAIN.to_string() },
         GenFile { path: "src/model.rs".into(), text: e.model_rs()? },
         GenFile { path: "src/main.rs".into(), text: MAIN.replace("CRATE_NAME", &krate) },
     ];
@@ -165,8 +160,7 @@ fn uses(body: &str) -> String {
             !ident(before) && !ident(after)
         })
     };
-    let mut out = String::from("use crate::data::{Stem, StemData};\n");
-    out.push_str("use archc_nn::batch::{Batch, Region};\nuse archc_nn::diffusion::DiffusionMlp;\nuse archc_nn::layers::*;\n");
+    let mut out = String::from("use archc_nn::batch::{Batch, Region};\nuse archc_nn::data::{StemData, StemInfo};\nuse archc_nn::diffusion::DiffusionMlp;\nuse archc_nn::layers::*;\n");
     if has("RegressionLoss") {
         out.push_str("use archc_nn::objectives::{HeadSpec, Objective, RegressionLoss};\n");
     } else if has("Objective") {
@@ -187,7 +181,7 @@ fn uses(body: &str) -> String {
     } else {
         out.push_str("use archc_nn::params::{ParamVisitor, Parameters};\n");
     }
-    out.push_str("use archc_nn::rng::Rng;\n");
+    out.push_str("use archc_nn::rng::Rng;\nuse archc_nn::train::{Output, TrainModel};\n");
     if ["BlockSpec", "NormSpec", "StackSpec", "Act"]
         .iter()
         .any(|w| has(w))
@@ -398,13 +392,13 @@ impl<'a> Emitter<'a> {
         for (item, _, ctor, _) in &fields {
             let _ = writeln!(out, "            {}: {ctor},", field(item));
         }
-        out.push_str("        }\n    }\n}\n\n/// What one forward pass produced.\npub struct Output<B: Backend> {\n    /// Each head's output over its positions, `[b, n, out]`.\n    pub heads: HashMap<String, Tensor<B, 3>>,\n    /// Per loop: the passes it made.\n    pub loop_steps: HashMap<String, usize>,\n}\n\nimpl<B: Backend> Parameters<B> for Model<B> {\n    /// Every parameter by its `.arch` name (loading, saving, the optimizer).\n    fn visit_params<V: ParamVisitor<B>>(&mut self, v: &mut V) -> Result<(), V::Error> {\n");
+        out.push_str("        }\n    }\n}\n\nimpl<B: Backend> Parameters<B> for Model<B> {\n    /// Every parameter by its `.arch` name (loading, saving, the optimizer).\n    fn visit_params<V: ParamVisitor<B>>(&mut self, v: &mut V) -> Result<(), V::Error> {\n");
         for (_, _, _, visits) in &fields {
             for v in visits {
                 let _ = writeln!(out, "        {v}");
             }
         }
-        out.push_str("        Ok(())\n    }\n}\n\nimpl<B: Backend> Model<B> {\n");
+        out.push_str("        Ok(())\n    }\n}\n\nimpl<B: Backend> TrainModel<B> for Model<B> {\n    type Error = String;\n\n    fn heads(&self) -> Vec<HeadSpec> {\n        heads()\n    }\n\n    fn draws(&self) -> DrawSpec {\n        draws()\n    }\n\n    fn loops(&self) -> Vec<String> {\n        LOOPS.iter().map(|l| l.to_string()).collect()\n    }\n\n    fn output(&self, batch: &Batch<B>) -> Result<Output<B>, String> {\n        self.forward(batch)\n    }\n\n    fn diffusion_of(&self, head: &str) -> Option<&DiffusionMlp<B>> {\n        self.diffusion(head)\n    }\n}\n\nimpl<B: Backend> Model<B> {\n");
         self.diffusion_lookup(&mut out);
         self.forward(&mut out)?;
         out.push_str("}\n");

@@ -2,14 +2,15 @@
 //! as it is written. A resumed run first cuts the file back to the checkpoint's step, so
 //! the file always holds each step once, in order.
 
-use archc_runtime::train::StepReport;
-use clap::ValueEnum;
+use crate::draws::DrawSpec;
+use crate::objectives::HeadSpec;
+use crate::train::StepReport;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricsFormat {
     Csv,
     Jsonl,
@@ -24,12 +25,39 @@ impl MetricsFormat {
     }
 }
 
+impl std::str::FromStr for MetricsFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(MetricsFormat::Csv),
+            "jsonl" => Ok(MetricsFormat::Jsonl),
+            other => Err(format!("`{other}` is not csv or jsonl")),
+        }
+    }
+}
+
 /// The columns besides step, loss and timing: heads, mask rates and loop passes.
 #[derive(Clone, Debug)]
 pub struct Columns {
     pub heads: Vec<String>,
     pub rates: Vec<String>,
     pub loops: Vec<String>,
+}
+
+impl Columns {
+    /// A model's: its trained heads, its `mask_tokens` modalities and its loops.
+    pub fn of(heads: &[HeadSpec], draws: &DrawSpec, loops: Vec<String>) -> Columns {
+        Columns {
+            heads: heads.iter().map(|h| h.head.clone()).collect(),
+            rates: draws
+                .mask_tokens
+                .iter()
+                .map(|m| m.modality.clone())
+                .collect(),
+            loops,
+        }
+    }
 }
 
 pub struct Metrics {
@@ -116,6 +144,19 @@ impl Metrics {
             },
             note,
         ))
+    }
+
+    /// A new file, or (`resume_at`, a resumed run's step) the old one cut back to it.
+    pub fn open(
+        dir: &Path,
+        format: MetricsFormat,
+        cols: Columns,
+        resume_at: Option<u64>,
+    ) -> io::Result<(Self, Option<String>)> {
+        match resume_at {
+            Some(step) => Self::resume(dir, format, cols, step),
+            None => Self::create(dir, format, cols).map(|m| (m, None)),
+        }
     }
 
     pub fn write(&mut self, r: &StepReport, tokens_per_s: f64, elapsed: f64) -> io::Result<()> {

@@ -4,6 +4,9 @@
 //! given again on resume must say what the run already uses; one left out keeps it. So
 //! `--resume --steps 400` continues a run, and a refusal names only a flag the user gave.
 
+use crate::checkpoint::Loaded;
+use crate::optim::AdamWConfig;
+use crate::train::TrainConfig;
 use std::collections::BTreeMap;
 
 /// The flags as given (`None`: not on the command line).
@@ -21,6 +24,41 @@ pub struct Given {
     pub beta1: Option<f64>,
     pub beta2: Option<f64>,
     pub eps: Option<f64>,
+}
+
+impl Given {
+    /// Refuses a value no run can take: naming each flag as the command line spells it.
+    pub fn check(&self, steps: u64) -> Result<(), String> {
+        let zero = |v: Option<usize>| v == Some(0);
+        if steps == 0
+            || zero(self.batch)
+            || zero(self.accum)
+            || zero(self.seq)
+            || self.horizon == Some(0)
+        {
+            return Err("--steps, --batch, --accum, --seq and --horizon must be at least 1".into());
+        }
+        for (name, v) in [("--lr", self.lr), ("--eps", self.eps)] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(format!("{name} must be a positive number, not {v}"));
+            }
+        }
+        for (name, v) in [
+            ("--clip", self.clip),
+            ("--weight-decay", self.weight_decay),
+            ("--min-lr", self.min_lr),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(format!("{name} must be a number >= 0, not {v}"));
+            }
+        }
+        for (name, v) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
+            if let Some(v) = v.filter(|v| !(0.0..1.0).contains(v)) {
+                return Err(format!("{name} must be in [0, 1), not {v}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Resolved settings.
@@ -89,7 +127,7 @@ impl Settings {
                 .get(k)
                 .ok_or_else(|| format!("its settings have no `{k}`"))?;
             v.parse()
-                .map_err(|_| format!("its setting `{k}` is `{v}`, which this archc cannot read"))
+                .map_err(|_| format!("its setting `{k}` is `{v}`, which this build cannot read"))
         }
         let seq = match m.get("seq").map(String::as_str) {
             None | Some("None") => None,
@@ -98,7 +136,7 @@ impl Settings {
                     .and_then(|s| s.strip_suffix(')'))
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| {
-                        format!("its setting `seq` is `{s}`, which this archc cannot read")
+                        format!("its setting `seq` is `{s}`, which this build cannot read")
                     })?,
             ),
         };
@@ -107,7 +145,7 @@ impl Settings {
             .split_once(' ')
             .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
             .ok_or_else(|| {
-                format!("its setting `betas` is `{betas}`, which this archc cannot read")
+                format!("its setting `betas` is `{betas}`, which this build cannot read")
             })?;
         let horizon = m.get("horizon").and_then(|h| h.parse().ok());
         Ok((
@@ -205,6 +243,98 @@ impl Settings {
             Err(differ.join(", "))
         }
     }
+}
+
+impl Settings {
+    /// The run's plan for the log: "steps 1 to 200, batch 8 x 1 micro-batch(es), ...",
+    /// from step `at` (taken) to `steps`, in `dir`.
+    pub fn describe(&self, at: u64, steps: u64, dir: &std::path::Path) -> String {
+        format!(
+            "steps {} to {steps}, batch {} x {} micro-batch(es), lr {} (warmup {}, cosine to {} at step {}); run directory {}",
+            at + 1,
+            self.batch,
+            self.accum,
+            self.lr,
+            self.warmup,
+            self.min_lr,
+            self.horizon,
+            dir.display()
+        )
+    }
+
+    /// A note when the run (from step `at` to `steps`) goes past the schedule's horizon.
+    pub fn past_horizon(&self, at: u64, steps: u64) -> Option<String> {
+        (steps > self.horizon).then(|| {
+            format!(
+                "steps {} to {steps} lie past the schedule's horizon (step {}): they train at its final learning rate {} (start a run with --horizon {steps} to plan a schedule that long)",
+                (self.horizon + 1).max(at + 1),
+                self.horizon,
+                self.min_lr,
+            )
+        })
+    }
+
+    /// The trainer's configuration.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            horizon: self.horizon,
+            accum: self.accum,
+            adamw: AdamWConfig {
+                lr: self.lr,
+                beta1: self.beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+                weight_decay: self.weight_decay,
+            },
+            min_lr: self.min_lr,
+            warmup: self.warmup,
+            clip: self.clip,
+        }
+    }
+}
+
+/// What a resumed run continues with: the checkpoint's settings, data and seed. A flag
+/// given again (`data`, `seed`, `given`) must agree with them (the refusal names it), and
+/// `steps`, the run's new end, must go further than the checkpoint.
+pub fn resumable(
+    given: &Given,
+    data: Option<&str>,
+    seed: Option<u64>,
+    steps: u64,
+    c: &Loaded,
+) -> Result<(Settings, String, u64), String> {
+    let at = c.path.display();
+    let mut differ = Vec::new();
+    if let Some(d) = data.filter(|d| *d != c.state.data) {
+        differ.push(format!("--data {d} (the run's is {})", c.state.data));
+    }
+    if let Some(s) = seed.filter(|s| *s != c.state.seed) {
+        differ.push(format!("--seed {s} (the run's is {})", c.state.seed));
+    }
+    let settings = match Settings::resumed(given, &c.state.settings, steps) {
+        Ok(s) => Some(s),
+        Err(e) if e.starts_with("--") => {
+            differ.push(e);
+            None
+        }
+        Err(e) => return Err(format!("checkpoint `{at}`: {e}")),
+    };
+    let settings = match settings {
+        Some(s) if differ.is_empty() => s,
+        _ => {
+            return Err(format!(
+                "checkpoint `{at}` continues a run with other settings than the flags given: {}; leave those flags out to keep the run's",
+                differ.join(", ")
+            ))
+        }
+    };
+    if c.state.step >= steps {
+        return Err(format!(
+            "checkpoint `{at}` is already at step {} of --steps {steps}; raise --steps to train further",
+            c.state.step
+        ));
+    }
+    Ok((settings, c.state.data.clone(), c.state.seed))
 }
 
 #[cfg(test)]
